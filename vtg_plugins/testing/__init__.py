@@ -1,0 +1,5 @@
+"""Helpers for tests, the demo and benchmarks: synthetic data generators
+and access to the reference fixtures in ``../shared/refs``."""
+from .refs import ref_path, refs_root
+
+__all__ = ['ref_path', 'refs_root']
