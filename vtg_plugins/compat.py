@@ -281,6 +281,33 @@ def reexport_transformers_helpers() -> None:
         0, _PostImportHook(name, _reexport_transformers_pytorch_utils))
 
 
+def make_local_writes_atomic() -> None:
+    """mmengine's ``LocalBackend.put``/``put_text`` (used by
+    ``save_checkpoint``, ``last_checkpoint`` and ``mmengine.dump``) open the
+    destination with 'w' and write into it, so a job killed mid-save leaves a
+    truncated checkpoint that ``--resume`` then fails on. Write to a
+    temporary file and rename it over the destination instead."""
+    from mmengine.fileio.backends.local_backend import LocalBackend
+
+    from vtg_plugins.utils.io import atomic_write
+    if getattr(LocalBackend.put, '_vtg_atomic', False):
+        return
+
+    def put(self, obj: bytes, filepath) -> None:
+        with atomic_write(filepath, 'wb') as f:
+            f.write(obj)
+
+    def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
+        with atomic_write(filepath, 'w', encoding=encoding) as f:
+            f.write(obj)
+
+    put._vtg_atomic = True
+    put.__doc__ = LocalBackend.put.__doc__
+    put_text.__doc__ = LocalBackend.put_text.__doc__
+    LocalBackend.put = put
+    LocalBackend.put_text = put_text
+
+
 def init_cpu_distributed(launcher: str, port: int = 29500) -> None:
     """Initialise a gloo process group for CPU-only distributed runs.
 
@@ -334,3 +361,4 @@ def apply_all() -> None:
     register_bf16_optim_wrapper()
     add_deepspeed_onebit_placeholder()
     fix_fsdp_optim_state_dict_to_load()
+    make_local_writes_atomic()

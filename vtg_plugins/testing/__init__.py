@@ -1,5 +1,6 @@
 """Helpers for tests, the demo and benchmarks: synthetic data generators
 and access to the reference fixtures in ``../shared/refs``."""
+from .configs import write_config
 from .refs import ref_path, refs_root
 
-__all__ = ['ref_path', 'refs_root']
+__all__ = ['ref_path', 'refs_root', 'write_config']

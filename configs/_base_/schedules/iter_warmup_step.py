@@ -1,0 +1,27 @@
+# Iteration-based linear warm-up (a fixed number of iterations, whatever the
+# epoch length) followed by epoch-based step decay; R2-Tuning's schedule
+# (warm-up 500 iterations from 0.001 * lr, x0.1 at the step epochs).
+warmup_iters = 500
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=1e-4),
+    clip_grad=dict(max_norm=35, norm_type=2))
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=0.001,
+        by_epoch=False,
+        begin=0,
+        end=warmup_iters),
+    dict(
+        type='MultiStepLR',
+        by_epoch=True,
+        begin=0,
+        end=50,
+        milestones=[40],
+        gamma=0.1),
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=50, val_interval=1)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+auto_scale_lr = dict(enable=False, base_batch_size=128)

@@ -1,0 +1,102 @@
+"""Test a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``.
+
+``--dump FILE`` also writes the predictions: ``.pkl`` as MMEngine's raw
+results, ``.json``/``.jsonl`` in the dataset's official submission format.
+"""
+import argparse
+import json
+import os.path as osp
+
+from mmengine.config import DictAction
+
+import vtg_plugins  # noqa: F401  (registries and upstream fixes)
+from vtg_plugins.utils import launch
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a vtg_plugins model',
+        epilog=launch.installed_projects_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file (path or URL)')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument(
+        '--dump',
+        type=str,
+        help='write predictions: .pkl (raw) or .json/.jsonl (official '
+        'submission format of the dataset)')
+    parser.add_argument(
+        '--show-dir',
+        help='write per-sample visualizations (plots) into this directory '
+        'under the work dir')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='test under autocast (fp16 on GPU, bf16 on CPU)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, key=value (the key must exist)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def add_dump(cfg, path: str) -> None:
+    """Append a dumping metric to the test evaluator."""
+    if path.endswith('.pkl') or path.endswith('.pickle'):
+        dump = dict(type='DumpResults', out_file_path=path)
+    elif path.endswith('.json') or path.endswith('.jsonl'):
+        dump = dict(type='DumpSubmission', out_file_path=path)
+    else:
+        raise ValueError(f'--dump {path}: use a .pkl, .json or .jsonl file')
+    evaluator = cfg.test_evaluator
+    if isinstance(evaluator, (list, tuple)):
+        cfg.test_evaluator = [*evaluator, dump]
+    elif 'metrics' in evaluator:
+        metrics = evaluator.metrics
+        metrics = list(metrics) if isinstance(metrics,
+                                              (list, tuple)) else [metrics]
+        evaluator.metrics = [*metrics, dump]
+    else:
+        cfg.test_evaluator = [evaluator, dump]
+
+
+def add_show_dir(cfg, show_dir: str) -> None:
+    """Turn on the config's visualization hook, writing into show_dir."""
+    hooks = cfg.get('default_hooks', {})
+    hook = hooks.get('visualization')
+    if hook is None:
+        raise ValueError(
+            f'--show-dir: the config {cfg.filename} has no '
+            f'default_hooks.visualization hook to draw predictions with')
+    hook.enable = True
+    hook.out_dir = show_dir
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = launch.load_config(args.config, args.cfg_options)
+    launch.set_work_dir(cfg, args.work_dir, args.config)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.dump:
+        add_dump(cfg, osp.abspath(args.dump))
+    if args.show_dir:
+        add_show_dir(cfg, args.show_dir)
+    if args.amp:
+        cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
+    launch.setup_launcher(cfg, args.launcher, args.local_rank)
+    runner = launch.build_runner(cfg)
+    metrics = runner.test()
+    launch.print_rank0(['metrics: ' + json.dumps(metrics, sort_keys=True)])
+
+
+if __name__ == '__main__':
+    main()

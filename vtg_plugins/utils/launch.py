@@ -1,0 +1,143 @@
+"""Config preparation shared by ``tools/train.py`` and ``tools/test.py``.
+
+Turns command-line choices (work dir, AMP, launcher, overrides) into config
+changes, and builds the right runner (``Runner`` or, for DeepSpeed/FSDP
+strategies, ``FlexibleRunner``).
+"""
+import os
+import os.path as osp
+from typing import Iterable, Optional
+
+import torch
+from mmengine.config import Config
+
+from vtg_plugins import compat
+
+
+def check_cfg_options(cfg: Config, options: Optional[dict],
+                      config_path: str) -> None:
+    """Refuse ``--cfg-options`` whose path does not exist in the config.
+
+    A typo such as ``optim_wraper.optimizer.lr=1e-3`` would otherwise add a
+    new, unused key and silently train with the old value. Every component
+    but the last must exist; the last may be new only under an existing dict
+    (e.g. adding ``model.init_cfg``).
+
+    Raises:
+        KeyError: naming the config file and the unknown key.
+    """
+    for key in options or {}:
+        node = cfg._cfg_dict if isinstance(cfg, Config) else cfg
+        parts = key.split('.')
+        for depth, part in enumerate(parts[:-1]):
+            if isinstance(node, (list, tuple)) and part.isdigit():
+                if int(part) >= len(node):
+                    raise KeyError(f'{config_path}: --cfg-options {key}: '
+                                   f'index {part} is out of range')
+                node = node[int(part)]
+                continue
+            if not isinstance(node, dict) or part not in node:
+                where = '.'.join(parts[:depth]) or '<top level>'
+                known = sorted(node) if isinstance(node, dict) else []
+                raise KeyError(
+                    f'{config_path}: --cfg-options {key}: no key {part!r} '
+                    f'under {where}; known keys: {known}')
+            node = node[part]
+        if len(parts) == 1 and parts[0] not in node:
+            raise KeyError(f'{config_path}: --cfg-options {key}: unknown '
+                           f'top-level key; known keys: {sorted(node)}')
+
+
+def set_work_dir(cfg: Config, work_dir: Optional[str],
+                 config_path: str) -> None:
+    """CLI ``--work-dir`` > ``work_dir`` in the file > ``work_dirs/<name>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config_path))[0])
+
+
+def enable_amp(cfg: Config, dtype: str = 'auto') -> None:
+    """Mixed precision: fp16 (or bf16) ``AmpOptimWrapper`` on CUDA, bf16
+    autocast (``BF16OptimWrapper``) on CPU, where AmpOptimWrapper refuses to
+    run. ``dtype`` is 'auto' (fp16 on CUDA), 'float16' or 'bfloat16'."""
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'BF16OptimWrapper'):
+        raise ValueError(f'--amp cannot change the custom optimizer wrapper '
+                         f'{wrapper!r}; set it in the config instead')
+    if torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if dtype != 'auto':
+            cfg.optim_wrapper.dtype = dtype
+    else:
+        if dtype == 'float16':
+            raise ValueError('--amp-dtype float16 needs CUDA; on CPU only '
+                             'bfloat16 autocast is supported')
+        cfg.optim_wrapper.type = 'BF16OptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+
+
+def setup_launcher(cfg: Config, launcher: str, local_rank: int) -> None:
+    """Record the launcher; on machines without CUDA initialise gloo
+    ourselves and wrap models with ``device_ids=None``."""
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(local_rank)
+    cfg.launcher = launcher
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if 'strategy' not in cfg:
+        cfg.model_wrapper_cfg = compat.cpu_model_wrapper_cfg(
+            cfg.get('model_wrapper_cfg'))
+    compat.init_cpu_distributed(launcher)
+
+
+def add_tensorboard(cfg: Config) -> None:
+    """Append the config's ``tensorboard_backend`` to the visualizer."""
+    backend = cfg.get('tensorboard_backend',
+                      dict(type='TensorboardVisBackend'))
+    cfg.visualizer.setdefault('vis_backends', [])
+    cfg.visualizer.vis_backends.append(backend)
+
+
+def build_runner(cfg: Config):
+    """``FlexibleRunner`` when the config names a ``strategy`` (DeepSpeed,
+    FSDP), a registered runner for ``runner_type``, else ``Runner``."""
+    if 'strategy' in cfg:
+        from mmengine.runner import FlexibleRunner
+        return FlexibleRunner.from_cfg(cfg)
+    if 'runner_type' in cfg:
+        from vtg_plugins.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    from mmengine.runner import Runner
+    return Runner.from_cfg(cfg)
+
+
+def installed_projects_epilog() -> str:
+    """Text for ``--help``: the method projects found in this environment."""
+    from vtg_plugins.utils.projects import list_projects
+    projects = list_projects()
+    lines = [f'  {n:<12} {p["module"]} ({p["dist"]} {p["version"]})'
+             for n, p in projects.items()]
+    return 'installed projects:\n' + ('\n'.join(lines) or '  none')
+
+
+def load_config(path: str, options: Optional[dict]) -> Config:
+    """Read a config and apply validated ``--cfg-options``."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file {path} does not exist')
+    cfg = Config.fromfile(path)
+    check_cfg_options(cfg, options, path)
+    if options:
+        cfg.merge_from_dict(options)
+    return cfg
+
+
+def print_rank0(lines: Iterable[str]) -> None:
+    from mmengine.dist import get_rank
+    if get_rank() == 0:
+        for line in lines:
+            print(line, flush=True)
