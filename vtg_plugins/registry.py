@@ -42,3 +42,9 @@ VISUALIZERS = _child('VISUALIZERS')
 VISBACKENDS = _child('VISBACKENDS')
 INFERENCERS = _child('INFERENCERS', 'vtg_plugins.apis')
 TOKENIZER = _child('TOKENIZER')
+
+# Our own (MMAction2 has no counterpart): feature-store backends.
+FEATURE_STORES = Registry(
+    'feature store',
+    scope=SCOPE,
+    locations=['vtg_plugins.datasets.feature_stores'])

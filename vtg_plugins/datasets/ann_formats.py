@@ -1,0 +1,163 @@
+"""Converters from official annotation formats to the normalized record.
+
+Each converter maps one decoded official record to a normalized dict (see
+:mod:`vtg_plugins.datasets.annotations`); fields the normalized record does
+not model are kept verbatim in ``extra``. Converters raise ``KeyError`` /
+``ValueError`` that the loader turns into an error naming file and line.
+
+Formats:
+
+- ``'qvhighlights'``: Moment-DETR / QVHighlights jsonl
+  (jayleicn/moment_detr ``data/highlight_{split}_release.jsonl``; R²-Tuning
+  reads the same records as ``qvhighlights_{split}.jsonl``):
+  ``qid`` (int), ``vid``, ``query``, ``duration``, ``relevant_windows``,
+  ``relevant_clip_ids``, ``saliency_scores`` (per relevant clip, one score
+  per annotator, 0-4). The test split has no GT fields.
+- ``'ego4d_nlq_jsonl'``: GroundNLQ's flattened Ego4D NLQ jsonl
+  (houzhijian/GroundNLQ ``ego4d_data/reformat_data.py``): ``query_id``,
+  ``video_id`` (the clip uid), ``query``, ``duration``, ``query_type``,
+  ``timestamps`` (absent on test).
+- :func:`load_ego4d_nlq_json` reads the nested official Ego4D
+  ``nlq_{split}.json`` (videos -> clips -> annotations -> language_queries)
+  the way GroundNLQ's ``reformat_data.py`` flattens it.
+"""
+import json
+import math
+from pathlib import Path
+from typing import Callable, Dict, List
+
+from .annotations import GroundingRecord, PathLike, validate_record
+
+#: Ego4D NLQ features of GroundNLQ: stride 16.043 frames at 30 fps (1.87 fps).
+EGO4D_CLIP_LEN = 16.043 / 30
+
+_QVH_FIELDS = ('qid', 'vid', 'query', 'duration', 'relevant_windows',
+               'relevant_clip_ids', 'saliency_scores')
+
+
+def qvhighlights_to_record(raw: dict, clip_len: float = 2.0) -> dict:
+    """QVHighlights record -> normalized dict.
+
+    ``saliency`` becomes the dense ``[num_clips, num_annotators]`` matrix
+    (zeros outside ``relevant_clip_ids``); ``relevant_clip_ids`` is kept in
+    ``extra`` because a relevant clip may score 0 from every annotator.
+    """
+    duration = float(raw['duration'])
+    saliency = None
+    if 'saliency_scores' in raw:
+        ids, scores = raw['relevant_clip_ids'], raw['saliency_scores']
+        if len(ids) != len(scores):
+            raise ValueError(f"field 'saliency_scores' has {len(scores)} rows "
+                             f"but 'relevant_clip_ids' has {len(ids)}")
+        num_clips = math.ceil(duration / clip_len - 1e-6)
+        width = len(scores[0]) if scores else 3
+        saliency = [[0] * width for _ in range(num_clips)]
+        for cid, row in zip(ids, scores):
+            if not (isinstance(cid, int) and 0 <= cid < num_clips):
+                raise ValueError(f"field 'relevant_clip_ids': clip {cid!r} "
+                                 f'outside [0, {num_clips})')
+            saliency[cid] = row
+    extra = {k: v for k, v in raw.items() if k not in _QVH_FIELDS}
+    if 'relevant_clip_ids' in raw:
+        extra['relevant_clip_ids'] = raw['relevant_clip_ids']
+    return dict(
+        qid=str(raw['qid']),
+        vid=raw['vid'],
+        query=raw['query'],
+        duration=duration,
+        windows=raw.get('relevant_windows', []),
+        clip_len=clip_len,
+        saliency=saliency,
+        extra=extra)
+
+
+def ego4d_nlq_jsonl_to_record(raw: dict,
+                              clip_len: float = EGO4D_CLIP_LEN) -> dict:
+    """GroundNLQ Ego4D NLQ jsonl record -> normalized dict."""
+    mapped = ('query_id', 'video_id', 'query', 'duration', 'timestamps')
+    return dict(
+        qid=raw['query_id'],
+        vid=raw['video_id'],
+        query=raw['query'],
+        duration=float(raw['duration']),
+        windows=raw.get('timestamps', []),
+        clip_len=clip_len,
+        saliency=None,
+        extra={k: v
+               for k, v in raw.items() if k not in mapped})
+
+
+ANNOTATION_FORMATS: Dict[str, Callable[..., dict]] = {
+    'qvhighlights': qvhighlights_to_record,
+    'ego4d_nlq_jsonl': ego4d_nlq_jsonl_to_record,
+}
+
+
+def get_converter(fmt: str) -> Callable[..., dict]:
+    """The converter of an official format name."""
+    if fmt not in ANNOTATION_FORMATS:
+        raise ValueError(f'unknown annotation format {fmt!r}; known: '
+                         f"'normalized', {sorted(ANNOTATION_FORMATS)}")
+    return ANNOTATION_FORMATS[fmt]
+
+
+def load_ego4d_nlq_json(path: PathLike,
+                        clip_len: float = EGO4D_CLIP_LEN,
+                        window_policy: str = 'keep',
+                        tolerance: float = 1e-3) -> List[GroundingRecord]:
+    """Read an official Ego4D ``nlq_{split}.json`` as normalized records.
+
+    Follows GroundNLQ ``reformat_data.py``: one record per non-empty
+    language query, ``qid = f'{annotation_uid}_{i}'`` (i = index in
+    ``language_queries``, counting skipped ones), ``vid`` = clip uid,
+    ``duration = video_end_sec - video_start_sec`` of the clip and the window
+    ``[clip_start_sec, clip_end_sec]`` of the query. ``window_policy``
+    defaults to ``'keep'``: the official val split has windows past the clip
+    end, and the official evaluation keeps them.
+
+    Raises:
+        ValueError: naming the file, the clip/annotation position and qid.
+    """
+    path = Path(path)
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f'{path}: cannot read Ego4D NLQ json ({e})') from None
+    records, seen = [], set()
+    for v, video in enumerate(data.get('videos', [])):
+        for c, clip in enumerate(video.get('clips', [])):
+            for a, ann in enumerate(clip.get('annotations', [])):
+                for i, q in enumerate(ann.get('language_queries', [])):
+                    if not q.get('query'):
+                        continue
+                    where = (f'videos[{v}].clips[{c}].annotations[{a}]'
+                             f'.language_queries[{i}]')
+                    qid = f"{ann.get('annotation_uid')}_{i}"
+                    try:
+                        windows = ([[q['clip_start_sec'], q['clip_end_sec']]]
+                                   if 'clip_start_sec' in q else [])
+                        raw = dict(
+                            qid=qid,
+                            vid=clip['clip_uid'],
+                            query=q['query'],
+                            duration=(clip['video_end_sec'] -
+                                      clip['video_start_sec']),
+                            windows=windows,
+                            clip_len=clip_len,
+                            extra=dict(
+                                video_uid=video.get('video_uid'),
+                                annotation_uid=ann.get('annotation_uid'),
+                                template=q.get('template')))
+                        rec = validate_record(raw, window_policy, tolerance)
+                    except (KeyError, TypeError, ValueError) as e:
+                        what = (f'missing field {e}' if isinstance(
+                            e, KeyError) else str(e))
+                        raise ValueError(
+                            f'{path}: {where}: qid {qid!r}: {what}') from None
+                    if qid in seen:
+                        raise ValueError(
+                            f'{path}: {where}: qid {qid!r}: duplicate qid')
+                    seen.add(qid)
+                    records.append(rec)
+    return records

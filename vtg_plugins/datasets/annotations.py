@@ -1,0 +1,279 @@
+"""The normalized grounding annotation record and its validating loader.
+
+One record per query (DESIGN.md section 4)::
+
+    {"qid": str, "vid": str, "query": str, "duration": float seconds,
+     "windows": [[start_s, end_s], ...],          # empty: highlight-only
+     "saliency": [[a1, a2, ...] per clip] | null, # per-annotator scores
+     "clip_len": float seconds, "extra": {...}}   # dataset-specific fields
+
+:func:`load_grounding_annotations` reads ``.jsonl`` (one record per line) or
+``.json`` (a list of records), in the normalized format or in an official
+one (see :mod:`vtg_plugins.datasets.ann_formats`), and validates every
+record. A bad record raises :class:`ValueError` naming the file, the line
+(or list index), the qid and the field.
+"""
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+from .feature_stores.io import atomic_write_bytes
+
+PathLike = Union[str, os.PathLike]
+WINDOW_POLICIES = ('error', 'clip', 'keep')
+REQUIRED_FIELDS = ('qid', 'vid', 'query', 'duration', 'windows', 'clip_len')
+OPTIONAL_FIELDS = ('saliency', 'extra')
+
+
+@dataclass
+class GroundingRecord:
+    """One query of a grounding dataset, in the normalized format.
+
+    Attributes:
+        qid (str): query id, unique within a file.
+        vid (str): video id (the feature-store key of the video).
+        query (str): the natural-language query.
+        duration (float): video duration in seconds.
+        windows (list[list[float]]): ``[N, 2]`` ground-truth moments
+            ``[start_s, end_s]``; empty for highlight-only data.
+        clip_len (float): feature clip length in seconds.
+        saliency (list[list[float]] | None): ``[num_clips, num_annotators]``
+            per-clip scores, or None where the dataset has none.
+        extra (dict): dataset-specific fields kept verbatim.
+    """
+    qid: str
+    vid: str
+    query: str
+    duration: float
+    windows: List[List[float]]
+    clip_len: float
+    saliency: Optional[List[List[float]]] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The record as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+class _Invalid(Exception):
+    """A field failed validation (message names the field)."""
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Invalid(f"field '{name}' must be a number, got "
+                       f'{type(value).__name__} {value!r}')
+    if not math.isfinite(value):
+        raise _Invalid(f"field '{name}' must be finite, got {value!r}")
+    return float(value)
+
+
+def _string(value: Any, name: str, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"field '{name}' must be a str, got "
+                       f'{type(value).__name__} {value!r}')
+    if not value and not allow_empty:
+        raise _Invalid(f"field '{name}' must not be empty")
+    return value
+
+
+def _windows(value: Any, duration: float, policy: str,
+             tolerance: float) -> List[List[float]]:
+    if not isinstance(value, list):
+        raise _Invalid("field 'windows' must be a list of [start, end] "
+                       f'pairs, got {type(value).__name__}')
+    out = []
+    for i, win in enumerate(value):
+        name = f'windows[{i}]'
+        if not isinstance(win, (list, tuple)) or len(win) != 2:
+            raise _Invalid(f"field '{name}' must be a [start, end] pair, "
+                           f'got {win!r}')
+        start, end = (_number(v, name) for v in win)
+        if start > end:
+            raise _Invalid(f"field '{name}': start {start} > end {end}")
+        if policy != 'keep':
+            if start < -tolerance or end > duration + tolerance:
+                if policy == 'error' or start > duration + tolerance:
+                    raise _Invalid(
+                        f"field '{name}': [{start}, {end}] lies outside "
+                        f'[0, duration={duration}] (tolerance {tolerance}s)')
+            if policy == 'clip':
+                start, end = max(start, 0.), min(end, duration)
+        out.append([start, end])
+    return out
+
+
+def _saliency(value: Any, duration: float,
+              clip_len: float) -> Optional[List[List[float]]]:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise _Invalid("field 'saliency' must be null or a non-empty list of "
+                       'per-clip score lists')
+    width = None
+    for i, row in enumerate(value):
+        if not isinstance(row, list) or not row:
+            raise _Invalid(f"field 'saliency[{i}]' must be a non-empty list "
+                           f'of per-annotator scores, got {row!r}')
+        if width is None:
+            width = len(row)
+        elif len(row) != width:
+            raise _Invalid(f"field 'saliency[{i}]' has {len(row)} scores, "
+                           f'row 0 has {width}')
+        for v in row:
+            _number(v, f'saliency[{i}]')
+    clips = duration / clip_len
+    lo, hi = math.floor(clips + 1e-6), math.ceil(clips - 1e-6)
+    if not lo <= len(value) <= hi:
+        raise _Invalid(f"field 'saliency' has {len(value)} clips, expected "
+                       f'{lo}..{hi} (duration {duration}s / clip_len '
+                       f'{clip_len}s)')
+    return [[float(v) for v in row] for row in value]
+
+
+def validate_record(raw: Any,
+                    window_policy: str = 'error',
+                    tolerance: float = 1e-3) -> GroundingRecord:
+    """Validate one normalized record and return it as a dataclass.
+
+    Args:
+        raw (dict): the decoded JSON object.
+        window_policy (str): what to do with a window outside
+            ``[0, duration]`` (beyond ``tolerance``): ``'error'`` raises,
+            ``'clip'`` clamps it to the video, ``'keep'`` keeps it as is
+            (Ego4D NLQ val has windows past the clip end that the official
+            metric keeps). ``start > end`` is an error under every policy.
+        tolerance (float): seconds a window may exceed the video bounds.
+
+    Raises:
+        ValueError: the message names the field and what is wrong.
+    """
+    if window_policy not in WINDOW_POLICIES:
+        raise ValueError(f'window_policy must be one of {WINDOW_POLICIES}, '
+                         f'got {window_policy!r}')
+    try:
+        if not isinstance(raw, dict):
+            raise _Invalid('record must be a JSON object, got '
+                           f'{type(raw).__name__}')
+        missing = [k for k in REQUIRED_FIELDS if k not in raw]
+        if missing:
+            raise _Invalid(f'missing field(s) {missing}')
+        unknown = sorted(set(raw) - set(REQUIRED_FIELDS + OPTIONAL_FIELDS))
+        if unknown:
+            raise _Invalid(f'unknown field(s) {unknown}; dataset-specific '
+                           "fields belong in 'extra'")
+        duration = _number(raw['duration'], 'duration')
+        if duration <= 0:
+            raise _Invalid(f"field 'duration' must be > 0, got {duration}")
+        clip_len = _number(raw['clip_len'], 'clip_len')
+        if clip_len <= 0:
+            raise _Invalid(f"field 'clip_len' must be > 0, got {clip_len}")
+        extra = raw.get('extra', {})
+        if not isinstance(extra, dict):
+            raise _Invalid("field 'extra' must be an object, got "
+                           f'{type(extra).__name__}')
+        return GroundingRecord(
+            qid=_string(raw['qid'], 'qid'),
+            vid=_string(raw['vid'], 'vid'),
+            query=_string(raw['query'], 'query', allow_empty=True),
+            duration=duration,
+            windows=_windows(raw['windows'], duration, window_policy,
+                             tolerance),
+            clip_len=clip_len,
+            saliency=_saliency(raw.get('saliency'), duration, clip_len),
+            extra=extra)
+    except _Invalid as e:
+        raise ValueError(str(e)) from None
+
+
+def _read_raw(path: Path) -> Iterator[Tuple[str, Any]]:
+    """Yield ``(location, decoded object)`` for a .jsonl or .json file."""
+    if not path.is_file():
+        raise FileNotFoundError(f'annotation file {path} does not exist')
+    if path.suffix == '.jsonl':
+        with open(path, encoding='utf-8') as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield f'line {lineno}', json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f'{path}: line {lineno}: invalid JSON '
+                                     f'({e})') from None
+    elif path.suffix == '.json':
+        try:
+            with open(path, encoding='utf-8') as f:
+                data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f'{path}: invalid JSON ({e})') from None
+        if not isinstance(data, list):
+            raise ValueError(f'{path}: a .json annotation file must hold a '
+                             f'list of records, got {type(data).__name__}')
+        for i, obj in enumerate(data):
+            yield f'record #{i}', obj
+    else:
+        raise ValueError(f'{path}: unsupported annotation file type '
+                         f"'{path.suffix}' (use .jsonl or .json)")
+
+
+def load_grounding_annotations(
+        path: PathLike,
+        fmt: str = 'normalized',
+        window_policy: str = 'error',
+        tolerance: float = 1e-3,
+        **fmt_kwargs) -> List[GroundingRecord]:
+    """Load and validate a grounding annotation file.
+
+    Args:
+        path: a ``.jsonl`` file (one record per line; blank lines skipped) or
+            a ``.json`` file holding a list of records.
+        fmt (str): ``'normalized'`` or a format of
+            :data:`~vtg_plugins.datasets.ann_formats.ANNOTATION_FORMATS`
+            (e.g. ``'qvhighlights'``, ``'ego4d_nlq_jsonl'``), converted to the
+            normalized record before validation. For the nested official
+            Ego4D ``nlq_{split}.json`` use
+            :func:`~vtg_plugins.datasets.ann_formats.load_ego4d_nlq_json`.
+        window_policy (str): ``'error'`` | ``'clip'`` | ``'keep'``, see
+            :func:`validate_record`.
+        tolerance (float): seconds a window may exceed ``[0, duration]``.
+        **fmt_kwargs: passed to the format converter (e.g. ``clip_len``).
+
+    Returns:
+        list[GroundingRecord]: the records in file order.
+
+    Raises:
+        ValueError: ``"{file}: line {n}: qid {qid!r}: {what is wrong}"``
+            for the first bad record, or for a duplicated qid.
+    """
+    from .ann_formats import get_converter
+    path = Path(path)
+    convert: Optional[Callable[..., dict]] = (
+        None if fmt == 'normalized' else get_converter(fmt))
+    records, seen = [], {}
+    for where, raw in _read_raw(path):
+        qid = raw.get('qid', raw.get('query_id')) if isinstance(raw,
+                                                                dict) else None
+        try:
+            if convert is not None:
+                raw = convert(raw, **fmt_kwargs)
+            rec = validate_record(raw, window_policy, tolerance)
+        except (ValueError, KeyError, TypeError) as e:
+            what = (f"missing field {e}" if isinstance(e, KeyError) else
+                    str(e))
+            raise ValueError(f'{path}: {where}: qid {qid!r}: {what}') from None
+        if rec.qid in seen:
+            raise ValueError(f'{path}: {where}: qid {rec.qid!r}: duplicate '
+                             f'qid, first seen at {seen[rec.qid]}')
+        seen[rec.qid] = where
+        records.append(rec)
+    return records
+
+
+def dump_grounding_annotations(records: List[GroundingRecord],
+                               path: PathLike) -> None:
+    """Write records as normalized ``.jsonl``, atomically (temp + rename)."""
+    lines = [json.dumps(r.to_dict(), ensure_ascii=False) for r in records]
+    atomic_write_bytes(Path(path), ('\n'.join(lines) + '\n').encode('utf-8'))
