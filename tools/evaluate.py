@@ -1,0 +1,259 @@
+"""Score prediction files offline with the official protocols.
+
+Usage::
+
+    python tools/evaluate.py TASK --pred FILE [--gt FILE] \
+        [--protocol official|r2tuning|hd_vila|tempclr] [--out FILE]
+
+TASK and its inputs (the official formats):
+
+- ``qvhighlights``: ``--pred`` QVHighlights submission jsonl, ``--gt`` GT
+  jsonl (moment_detr format or the normalized annotation);
+- ``moment_retrieval`` (aliases ``charades``, ``tacos``): the same without
+  saliency; R²-Tuning's ``vtg_eval`` protocol by default;
+- ``ego4d_nlq``: ``--pred`` EvalAI submission json, ``--gt`` nlq_val.json;
+- ``youtube`` / ``tvsum``: ``--pred`` ``{vid: [scores]}`` json, ``--gt``
+  R²-Tuning's ``youtube_anno.json`` / ``tvsum_anno.json``;
+- ``retrieval``: ``--pred`` .npz with ``text`` + ``video`` ``[N, D]`` (row i
+  matches row i) or ``sim`` ``[N, N]``; no ``--gt``;
+- ``crosstask``: ``--pred`` pickle of TempCLR's CrossTask predictor
+  (``{"Y_pred": {task: {vid: [T, K]}}, "Y_true": ...}``), ``--gt`` optional
+  directory of the official ``{task}_{vid}.csv`` annotations;
+- ``qa``: ``--pred`` ``[{"question_id", "answer": label index}]``, ``--gt``
+  ``[{"question_id", "answer", "answer_type"}]`` (or ``{"qid2data"}``),
+  ``--ans2label`` json;
+- ``mc``: ``--pred`` as for qa (option index), ``--gt`` ``{qid: index}`` or
+  records with an index ``answer``.
+
+Prints one JSON object (NaN, e.g. of an empty length bucket, as null).
+"""
+import argparse
+import glob
+import json
+import math
+import os.path as osp
+import pickle
+import sys
+
+import numpy as np
+
+from vtg_plugins.evaluation import functional as F
+from vtg_plugins.evaluation.functional.qvhighlights import official_gt_record
+from vtg_plugins.evaluation.submission import (atomic_write_text,
+                                               check_ego4d_nlq_submission,
+                                               load_json, load_jsonl)
+
+TASKS = ('qvhighlights', 'moment_retrieval', 'charades', 'tacos', 'ego4d_nlq',
+         'youtube', 'tvsum', 'retrieval', 'crosstask', 'qa', 'mc')
+NEEDS_GT = {
+    'qvhighlights', 'moment_retrieval', 'ego4d_nlq', 'youtube', 'tvsum', 'qa',
+    'mc'
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='Evaluate a prediction file with the official protocol.')
+    p.add_argument('task', choices=TASKS)
+    p.add_argument('--pred', required=True, help='prediction file')
+    p.add_argument('--gt', help='ground-truth file (or CrossTask csv dir)')
+    p.add_argument(
+        '--protocol',
+        choices=('official', 'r2tuning', 'hd_vila', 'tempclr'),
+        help='grounding: official (moment_detr; default for qvhighlights) '
+        'or r2tuning (vtg_eval; default for moment_retrieval); retrieval: '
+        'hd_vila (default) or tempclr')
+    p.add_argument(
+        '--on-invalid',
+        default='raise',
+        choices=('raise', 'miss'),
+        help='empty / ragged prediction lists: raise (default) '
+        'or score the query as a miss')
+    p.add_argument(
+        '--allow-duplicates',
+        action='store_true',
+        help='ego4d_nlq: count duplicated records twice, as the '
+        'official evaluator does')
+    p.add_argument('--ans2label', help='qa: answer -> label json')
+    p.add_argument(
+        '--qa-task',
+        choices=sorted(F.ANSWER_TYPES),
+        help='qa: report accuracy per answer type')
+    p.add_argument('--out', help='also write the JSON result here')
+    return p.parse_args(argv)
+
+
+def eval_grounding(args, with_saliency):
+    protocol = args.protocol or ('official' if with_saliency else 'r2tuning')
+    if protocol not in F.qvhighlights.PROTOCOLS:
+        raise ValueError(f'--protocol {protocol} is not a grounding protocol')
+    sub = load_jsonl(args.pred)
+    if not with_saliency:
+        sub = [{
+            k: v
+            for k, v in d.items() if k != 'pred_saliency_scores'
+        } for d in sub]
+    gt = [official_gt_record(d) for d in load_jsonl(args.gt)]
+    return F.eval_qvhighlights(sub, gt, protocol, args.on_invalid)
+
+
+def eval_ego4d(args):
+    results = check_ego4d_nlq_submission(load_json(args.pred), args.pred)
+    return F.ego4d_nlq_metrics(
+        results,
+        load_json(args.gt),
+        on_invalid=args.on_invalid,
+        allow_duplicates=args.allow_duplicates)
+
+
+def eval_saliency(args, field, fn):
+    pred, gt = load_json(args.pred), load_json(args.gt)
+    vids = list(pred)
+    missing = [v for v in vids if v not in gt or field not in gt[v]]
+    if missing:
+        raise ValueError(f'{args.gt}: no {field!r} for video {missing[0]!r} '
+                         f'of {args.pred}')
+    return {
+        'mAP': fn([pred[v] for v in vids], [gt[v][field] for v in vids], vids)
+    }
+
+
+def eval_retrieval(args):
+    with np.load(args.pred) as z:
+        if 'sim' in z:
+            protocol = args.protocol or 'hd_vila'
+            sim = z['sim']
+            ks = (1, 5, 10, 50) if protocol == 'hd_vila' else (1, 5, 10)
+            out = {}
+            for name, m in (('t2v', sim), ('v2t', sim.T)):
+                res = F.retrieval_metrics(
+                    m, ks, median_only=protocol == 'tempclr')
+                out.update({f'{name}_{k}': v for k, v in res.items()})
+            return out
+        if not {'text', 'video'} <= set(z):
+            raise ValueError(f'{args.pred}: needs arrays "text" and "video" '
+                             f'or "sim", has {sorted(z)}')
+        return F.text_video_retrieval(z['text'], z['video'], args.protocol
+                                      or 'hd_vila')
+
+
+def _read_csv_dir(folder, y_pred):
+    y_true = {}
+    for task, vids in y_pred.items():
+        for vid, y in vids.items():
+            path = osp.join(folder, f'{task}_{vid}.csv')
+            if not osp.exists(path):
+                continue
+            rows = []
+            with open(path) as f:
+                for i, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    parts = line.strip().split(',')
+                    if len(parts) != 3:
+                        raise ValueError(f'{path}:{i}: expected '
+                                         f'"step,start,end"')
+                    rows.append(parts)
+            y_true.setdefault(task,
+                              {})[vid] = F.read_assignment(*np.shape(y), rows)
+    return y_true
+
+
+def eval_crosstask(args):
+    with open(args.pred, 'rb') as f:  # trusted, user-given file
+        data = pickle.load(f)
+    if not isinstance(data, dict) or 'Y_pred' not in data:
+        raise ValueError(f'{args.pred}: expected a dict with "Y_pred"')
+    if args.gt:
+        if not glob.glob(osp.join(args.gt, '*.csv')):
+            raise ValueError(f'{args.gt}: no CrossTask annotation csv')
+        y_true = _read_csv_dir(args.gt, data['Y_pred'])
+    elif 'Y_true' in data:
+        y_true = data['Y_true']
+    else:
+        raise ValueError(f'{args.pred}: no "Y_true"; pass --gt CSV_DIR')
+    return F.crosstask_recall(y_true, data['Y_pred'])
+
+
+def _qa_pairs(args):
+    pred = load_json(args.pred)
+    gt = load_json(args.gt)
+    if isinstance(pred, list):
+        pred = {r['question_id']: r['answer'] for r in pred}
+    if isinstance(gt, dict) and 'qid2data' in gt:
+        gt = gt['qid2data']
+    if isinstance(gt, list):
+        gt = {r['question_id']: r for r in gt}
+    # json object keys are strings: align ids as strings on both sides
+    pred = {str(k): v for k, v in pred.items()}
+    gt = {str(k): v for k, v in gt.items()}
+    return pred, gt
+
+
+def eval_qa(args):
+    if not args.ans2label:
+        raise ValueError('qa needs --ans2label')
+    pred, gt = _qa_pairs(args)
+    label2ans = {v: k for k, v in load_json(args.ans2label).items()}
+    return F.open_ended_accuracy(
+        pred, gt, label2ans,
+        F.ANSWER_TYPES[args.qa_task] if args.qa_task else None)
+
+
+def eval_mc(args):
+    pred, gt = _qa_pairs(args)
+    gt = {k: v['answer'] if isinstance(v, dict) else v for k, v in gt.items()}
+    acc = F.index_accuracy(pred, gt)
+    return {'overall_acc': acc, 'mc_accuracy': float(f'{100 * acc:.2f}')}
+
+
+def evaluate(args) -> dict:
+    task = {
+        'charades': 'moment_retrieval',
+        'tacos': 'moment_retrieval'
+    }.get(args.task, args.task)
+    if task in NEEDS_GT and not args.gt:
+        raise ValueError(f'{args.task} needs --gt')
+    if task in ('qvhighlights', 'moment_retrieval'):
+        return eval_grounding(args, with_saliency=task == 'qvhighlights')
+    if task == 'youtube':
+        return eval_saliency(args, 'match', F.youtube_map)
+    if task == 'tvsum':
+        return eval_saliency(args, 'anno', F.tvsum_map)
+    return {
+        'ego4d_nlq': eval_ego4d,
+        'retrieval': eval_retrieval,
+        'crosstask': eval_crosstask,
+        'qa': eval_qa,
+        'mc': eval_mc
+    }[task](
+        args)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.generic, float)):
+        x = x.item() if isinstance(x, np.generic) else x
+        return None if isinstance(x, float) and math.isnan(x) else x
+    return x
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        result = _jsonable(evaluate(args))
+    except (ValueError, KeyError, OSError) as e:
+        print(f'evaluate.py {args.task}: error: {e}', file=sys.stderr)
+        return 1
+    text = json.dumps(result)
+    if args.out:
+        atomic_write_text(args.out, text + '\n')
+    print(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
