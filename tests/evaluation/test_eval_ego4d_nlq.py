@@ -2,7 +2,7 @@
 loop oracle on random submissions."""
 import math
 
-import eval_oracles as O
+from vtg_plugins.testing import eval_oracles as O
 import numpy as np
 import pytest
 

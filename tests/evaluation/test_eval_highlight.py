@@ -1,6 +1,6 @@
 """Highlight detection: QVHighlights HL-mAP/Hit1 (sklearn-free PR curve),
 YouTube Highlights and TVSum (R²-Tuning), hand-computed and vs oracles."""
-import eval_oracles as O
+from vtg_plugins.testing import eval_oracles as O
 import numpy as np
 import pytest
 import torch

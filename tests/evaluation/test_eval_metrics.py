@@ -2,7 +2,7 @@
 the submission writers."""
 import json
 
-import eval_oracles as O
+from vtg_plugins.testing import eval_oracles as O
 import numpy as np
 import pytest
 import torch

@@ -1,7 +1,7 @@
 """Retrieval, QA / MC, CrossTask and recognition metrics."""
 import json
 
-import eval_oracles as O
+from vtg_plugins.testing import eval_oracles as O
 import numpy as np
 import pytest
 

@@ -2,7 +2,7 @@
 cases from refs/metrics.md and the loop oracle on random inputs."""
 import math
 
-import eval_oracles as O
+from vtg_plugins.testing import eval_oracles as O
 import numpy as np
 import pytest
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / 'tests' / 'evaluation'))
-import eval_oracles as O  # noqa: E402
+
+from vtg_plugins.testing import eval_oracles as O
 
 
 def _load_tool():

@@ -3,7 +3,7 @@
 Generates a QVHighlights-sized submission (1,550 queries, 10 windows, 75
 saliency scores) and an Ego4D-NLQ-sized one (4,554 queries, top-5), then
 times ``eval_qvhighlights`` (both protocols) and ``ego4d_nlq_metrics``
-against the loop references of ``tests/evaluation/eval_oracles.py`` (the
+against the loop references of ``vtg_plugins/testing/eval_oracles.py`` (the
 official algorithms written literally, single process), in the same run,
 and checks that the numbers are identical.
 
@@ -14,17 +14,11 @@ Usage::
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 from vtg_plugins.evaluation.functional import (ego4d_nlq_metrics,
                                                eval_qvhighlights)
-
-# the loop references are test oracles; they live with the tests
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[2] / 'tests' / 'evaluation'))
-import eval_oracles as ref  # noqa: E402
+from vtg_plugins.testing import eval_oracles as ref
 
 
 def _time(fn, repeat):
