@@ -14,6 +14,7 @@ Usage::
 import argparse
 import json
 import statistics
+import sys
 import time
 
 from vtg_plugins.evaluation.functional import (ego4d_nlq_metrics,
