@@ -78,6 +78,7 @@ def merge_args(cfg, args):
     launch.set_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
         launch.enable_amp(cfg, args.amp_dtype)
+    launch.adapt_amp_to_device(cfg)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

@@ -79,6 +79,23 @@ def enable_amp(cfg: Config, dtype: str = 'auto') -> None:
         cfg.optim_wrapper.pop('loss_scale', None)
 
 
+def adapt_amp_to_device(cfg: Config) -> bool:
+    """Configs state the paper's fp16 ``AmpOptimWrapper``; without CUDA it
+    refuses to start, so use bf16 autocast (``BF16OptimWrapper``) instead.
+    Returns True when the wrapper was changed."""
+    wrapper = cfg.get('optim_wrapper')
+    if torch.cuda.is_available() or not wrapper or \
+            wrapper.get('type') != 'AmpOptimWrapper':
+        return False
+    wrapper.type = 'BF16OptimWrapper'
+    for key in ('loss_scale', 'dtype', 'use_fsdp'):
+        wrapper.pop(key, None)
+    from mmengine.logging import print_log
+    print_log('no CUDA: AmpOptimWrapper (fp16) -> BF16OptimWrapper (bf16 '
+              'autocast on CPU)', logger='current')
+    return True
+
+
 def setup_launcher(cfg: Config, launcher: str, local_rank: int) -> None:
     """Record the launcher; on machines without CUDA initialise gloo
     ourselves and wrap models with ``device_ids=None``."""

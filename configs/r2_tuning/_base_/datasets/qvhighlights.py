@@ -1,0 +1,69 @@
+# QVHighlights in R2-Tuning's layout (official
+# configs/_base_/datasets/qvhighlights.py): the official jsonl per split and
+# the fp16 CLIP caches clip_b32_{vid,txt}_k4/{id}.npy ([T, 4, 50, 768] and
+# [L, 4, 512]); 0.5 fps (2-s clips); train x4 (RepeatDataset), batch 128;
+# videos shorter than 5 s dropped in training. The other grounding datasets
+# inherit this file and change data_root, files, clip_len and batch size.
+data_root = 'data/qvhighlights/'
+# what the features must have been made with, checked against the store's
+# meta.json when it has one (the official caches have none)
+recipe = dict(layers=[9, 10, 11, 12], dtype='float16')
+dataset_type = 'GroundingDataset'
+train_pipeline = [
+    dict(type='R2GroundingTargets', max_saliency=12),
+    dict(type='PackR2Inputs'),
+]
+test_pipeline = [dict(type='PackR2Inputs')]
+video_store = dict(type='DirectoryStore', root='clip_b32_vid_k4')
+query_store = dict(type='DirectoryStore', root='clip_b32_txt_k4')
+
+train_dataloader = dict(
+    batch_size=128,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type='RepeatDataset',
+        times=4,
+        dataset=dict(
+            type=dataset_type,
+            data_root=data_root,
+            ann_file='qvhighlights_train.jsonl',
+            ann_format='qvhighlights',
+            ann_kwargs=dict(clip_len=2.0),
+            video_store=video_store,
+            query_store=query_store,
+            recipe=recipe,
+            min_duration=5,
+            pipeline=train_pipeline)))
+# the official code evaluates with batch 1; our predict is batched with
+# identical per-sample outputs
+val_dataloader = dict(
+    batch_size=32,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='qvhighlights_val.jsonl',
+        ann_format='qvhighlights',
+        ann_kwargs=dict(clip_len=2.0),
+        video_store=video_store,
+        query_store=query_store,
+        recipe=recipe,
+        pipeline=test_pipeline,
+        test_mode=True))
+# the test split has no ground truth: `tools/test.py ... --dump
+# hl_test_submission.jsonl` writes the CodaLab file
+test_dataloader = dict(
+    val_dataloader, dataset=dict(ann_file='qvhighlights_test.jsonl'))
+val_evaluator = dict(type='QVHighlightsMetric', protocol='r2tuning')
+test_evaluator = dict(
+    type='QVHighlightsMetric',
+    protocol='r2tuning',
+    format_only=True,
+    out_dir='work_dirs/r2_tuning_qvhighlights_test',
+    submission_name='hl_test_submission.jsonl')

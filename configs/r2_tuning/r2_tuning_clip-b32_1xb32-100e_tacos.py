@@ -1,0 +1,27 @@
+# R2-Tuning on TACoS (official configs/tacos/r2_tuning_tacos.py)
+_base_ = [
+    './_base_/model.py', './_base_/datasets/tacos.py',
+    './_base_/schedule.py', './_base_/runtime.py'
+]
+model = dict(
+    loss_cfg=dict(loss_weights=dict(loss_sal=0.05)),
+    test_cfg=dict(nms_cfg=dict(_delete_=True, type='linear')))
+max_epochs = 100
+optim_wrapper = dict(optimizer=dict(lr=2.5e-4))
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=0.001,
+        by_epoch=False,
+        begin=0,
+        end=500),
+    dict(
+        type='MultiStepLR',
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        milestones=[50],
+        gamma=0.1),
+]
+train_cfg = dict(max_epochs=max_epochs)
+default_hooks = dict(checkpoint=dict(save_best='mr/MR-full-mAP'))

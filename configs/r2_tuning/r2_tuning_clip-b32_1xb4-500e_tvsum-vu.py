@@ -1,0 +1,10 @@
+# R2-Tuning on TVSum, domain 'VU' (official configs/tvsum/r2_tuning_tvsum_vu.py)
+_base_ = [
+    './_base_/highlight_model.py', './_base_/datasets/tvsum.py',
+    './_base_/highlight_schedule.py', './_base_/runtime.py'
+]
+train_dataloader = dict(dataset=dict(domain='VU'))
+val_dataloader = dict(dataset=dict(domain='VU'))
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs=500)
+default_hooks = dict(checkpoint=dict(save_best='tvsum/mAP'))
