@@ -1,0 +1,347 @@
+"""Extract CLIP video and query features into feature stores.
+
+    python tools/data/extract_feat.py ANN SRC --checkpoint CLIP.pt \
+        [--arch ViT-B/32] [--k 4] [--backend dir|lmdb|packed] \
+        [--out-dir DIR] [--ann-format normalized|qvhighlights|...]
+
+``SRC`` is a frame directory made by ``tools/data/extract_frames.py``
+(``{vid}.npy`` = ``uint8 [T, 3, S, S]``) or a directory of video files, which
+are decoded with the same recipe on the fly. For every video of ``ANN`` the
+video store gets ``[T, k, P, Cv]`` (the last k visual blocks, all tokens of
+every frame) and for every query the query store gets ``[L, k, Cq]`` (tokens
+SOT…EOT of the last k text blocks), fp16 — the cache of the official
+R²-Tuning ``tools/extract_feat.py`` (yeliudev/R2-Tuning). The stores default
+to ``clip_{b32,b16,l14,l14_336px}_{vid,txt}_k{k}`` in ``--out-dir`` (default:
+beside ``SRC``), so ``--backend dir`` gives exactly the official layout
+``clip_b32_vid_k4/{vid}.npy``. Each store carries its recipe in
+``meta.json`` (backbone, CLIP weights hash, layers, fps / clip length, crop,
+dtype, layout).
+
+Resumable: an interrupted run continues from ``STORE.partial``; a finished
+store that lacks some keys (e.g. after failures) is reopened and completed;
+a store made with another recipe is refused (``--overwrite`` rebuilds it).
+A query longer than the CLIP text context stops the run before any work,
+naming the query ids (``--truncate-queries`` cuts them as the official tool
+does). A video that cannot be decoded is reported and skipped; the run then
+lists the failures and exits with status 1.
+"""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from mmengine.utils import ProgressBar
+from torch.utils.data import DataLoader, Dataset
+
+from vtg_plugins.apis.features import FeatureExtractor, FeatureRecipe
+from vtg_plugins.apis.frames import (DECODERS, VideoDecodeError, find_videos,
+                                     read_video)
+from vtg_plugins.datasets import load_grounding_annotations
+from vtg_plugins.datasets.feature_stores import (BACKENDS, META_FILE,
+                                                 check_recipe, read_meta)
+from vtg_plugins.datasets.feature_stores.io import atomic_write_json
+from vtg_plugins.models.clip_encoder import CLIP_ARCHS, canonical_arch
+
+_FRAME_ERRORS = (VideoDecodeError, FileNotFoundError, ValueError, OSError)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Extract last-k-layer CLIP features (R²-Tuning cache).')
+    parser.add_argument('ann', help='query annotation (.jsonl / .json)')
+    parser.add_argument('src', help='frame directory or video directory')
+    parser.add_argument(
+        '--checkpoint',
+        required=True,
+        help='local CLIP weights (OpenAI .pt, open_clip checkpoint or state '
+        'dict); nothing is downloaded')
+    parser.add_argument(
+        '--arch',
+        default='ViT-B/32',
+        choices=sorted(CLIP_ARCHS) + ['ViT-L/14-336'])
+    parser.add_argument(
+        '--k', type=int, default=4, help='last CLIP blocks kept (4)')
+    parser.add_argument(
+        '--ann-format',
+        default='normalized',
+        help="annotation format: 'normalized' or an official one "
+        "(e.g. 'qvhighlights')")
+    parser.add_argument(
+        '--src-type',
+        default='auto',
+        choices=('auto', 'frames', 'videos'),
+        help='auto: frames if SRC holds .npy files, else videos')
+    parser.add_argument(
+        '--fps',
+        type=float,
+        help='videos: sampling rate (default 0.5); frames: must agree with '
+        'their meta.json (needed when it is absent)')
+    parser.add_argument(
+        '--backend',
+        default='dir',
+        choices=sorted(BACKENDS),
+        help='feature-store backend (dir = official .npy layout)')
+    parser.add_argument(
+        '--out-dir', help='store directory (default: beside '
+        'SRC)')
+    parser.add_argument('--video-store', help='video store path')
+    parser.add_argument('--query-store', help='query store path')
+    parser.add_argument(
+        '--model-config',
+        help='open_clip model-config JSON replacing the built-in one of '
+        '--arch (custom widths, tests)')
+    parser.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument(
+        '--precision',
+        default='fp32',
+        choices=('fp32', 'fp16'),
+        help='CLIP compute precision (official: fp16 on GPU)')
+    parser.add_argument(
+        '--frame-batch', type=int, default=128, help='frames per forward')
+    parser.add_argument(
+        '--query-batch', type=int, default=64, help='queries per forward')
+    parser.add_argument(
+        '--video-backend', default='auto', choices=('auto', ) + DECODERS)
+    parser.add_argument(
+        '--workers',
+        type=int,
+        default=2,
+        help='video decoding processes (DataLoader workers)')
+    parser.add_argument(
+        '--truncate-queries',
+        action='store_true',
+        help='cut queries longer than the text context (official behaviour) '
+        'instead of failing')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='rebuild existing stores from scratch')
+    return parser.parse_args(argv)
+
+
+def store_name(arch: str, k: int, modality: str) -> str:
+    """Official store directory name, e.g. ``clip_b32_vid_k4``."""
+    info = canonical_arch(arch)[4:].lower().replace('/', '').replace('-', '_')
+    return f'clip_{info}_{modality}_k{k}'
+
+
+class _Sources(Dataset):
+    """Video id -> uint8 frames (or the error), decoded in workers.
+
+    Args:
+        items (list): ``(vid, path, 'videos' | 'frames')``.
+        fps (float), crop (int), backend (str): the frame recipe.
+    """
+
+    def __init__(self, items: List[tuple], fps: float, crop: int,
+                 backend: str):
+        self.items, self.fps, self.crop = items, fps, crop
+        self.backend = backend
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        vid, path, kind = self.items[i]
+        try:
+            if kind == 'videos':
+                return vid, read_video(path, self.fps, self.crop,
+                                       self.backend), None
+            frames = np.load(path, allow_pickle=False)
+            crop = self.crop
+            if frames.dtype != np.uint8 or frames.ndim != 4 or \
+                    frames.shape[1:] != (3, crop, crop) or len(frames) == 0:
+                raise ValueError(f'expected uint8 [T, 3, {crop}, {crop}] '
+                                 f'frames, got {frames.dtype} {frames.shape}')
+            return vid, torch.from_numpy(frames), None
+        except _FRAME_ERRORS as e:
+            return vid, None, f'{path}: {type(e).__name__}: {e}'
+
+
+def _init_worker(worker_id: int) -> None:
+    torch.set_num_threads(1)
+
+
+def _resolve_source(args) -> tuple:
+    """(kind, {vid: path}, frame-recipe dict) of SRC."""
+    src = Path(args.src)
+    if not src.is_dir():
+        raise NotADirectoryError(f'source directory {src} does not exist')
+    kind = args.src_type
+    if kind == 'auto':
+        kind = 'frames' if next(src.glob('*.npy'), None) else 'videos'
+    if kind == 'videos':
+        return kind, find_videos(src), {'fps': args.fps or 0.5}
+    meta = read_meta(src)
+    if 'fps' not in meta and args.fps is None:
+        raise ValueError(f'frame directory {src} has no {META_FILE}: pass '
+                         '--fps (the rate the frames were extracted at)')
+    if args.fps is not None and 'fps' in meta and \
+            not np.isclose(args.fps, meta['fps']):
+        raise ValueError(f'--fps {args.fps} disagrees with {src / META_FILE}'
+                         f" (fps {meta['fps']})")
+    frame_recipe = dict(fps=meta.get('fps', args.fps))
+    for key in ('sampling', 'resize'):
+        frame_recipe[key] = meta.get(key, 'unknown')
+    paths = {p.stem: p for p in sorted(src.glob('*.npy'))}
+    return kind, paths, frame_recipe
+
+
+def open_writer(backend: str, root: Path, meta: dict, keys: List[str],
+                overwrite: bool, **kwargs):
+    """A store writer for ``root`` with ``meta``, or None when the store is
+    complete. Resumes ``root.partial`` and reopens a finished store that
+    lacks keys; refuses either when its recipe differs."""
+    reader_cls, writer_cls = BACKENDS[backend]
+    staging = root.with_name(root.name + '.partial')
+    if root.exists() and not overwrite:
+        check_recipe(read_meta(root), meta, str(root))
+        missing = set(keys) - set(reader_cls(root).keys())
+        if not missing:
+            return None
+        if staging.exists():
+            raise FileExistsError(f'both {root} and {staging} exist; remove '
+                                  'one or pass --overwrite')
+        print(f'{root}: reopening to add {len(missing)} missing items')
+        os.replace(root, staging)
+    if staging.exists() and not overwrite:
+        check_recipe(read_meta(staging), meta, str(staging))
+    writer = writer_cls(
+        root, meta=meta, overwrite=overwrite, resume=not overwrite, **kwargs)
+    atomic_write_json(writer.staging / META_FILE, meta)
+    return writer
+
+
+def _writer_kwargs(backend: str, modality: str) -> dict:
+    if backend == 'lmdb':
+        return dict(
+            array_name='features' if modality == 'video' else 'token_features')
+    if backend == 'packed':
+        return dict(name='features')
+    return dict(ext='.npy')
+
+
+def extract_queries(extractor, records, root: Path, args) -> None:
+    """Query store: ``[L, k, Cq]`` per qid."""
+    meta = extractor.meta('query')
+    qids = [r.qid for r in records]
+    # validates every query (length) before anything is computed
+    extractor.encoder.tokenize([r.query for r in records],
+                               ids=qids,
+                               truncate=args.truncate_queries)
+    writer = open_writer(args.backend, root, meta, qids, args.overwrite,
+                         **_writer_kwargs(args.backend, 'query'))
+    if writer is None:
+        print(f'{root}: complete ({len(qids)} queries)')
+        return
+    with writer:
+        todo = [r for r in records if r.qid not in writer.done_keys]
+        print(f'queries -> {root}: {len(todo)} to extract')
+        bar = ProgressBar(len(todo)) if todo else None
+        for i in range(0, len(todo), args.query_batch):
+            chunk = todo[i:i + args.query_batch]
+            feats = extractor.encode_queries([r.query for r in chunk],
+                                             ids=[r.qid for r in chunk],
+                                             batch_size=args.query_batch,
+                                             truncate=args.truncate_queries)
+            for rec, feat in zip(chunk, feats):
+                writer.add(rec.qid, feat)
+                bar.update()
+    print()
+
+
+def extract_videos(extractor, vids: List[str], kind: str,
+                   paths: Dict[str, Path], root: Path, args) -> List[str]:
+    """Video store: ``[T, k, P, Cv]`` per vid; returns the failures."""
+    meta = extractor.meta('video')
+    writer = open_writer(args.backend, root, meta, vids, args.overwrite,
+                         **_writer_kwargs(args.backend, 'video'))
+    if writer is None:
+        print(f'{root}: complete ({len(vids)} videos)')
+        return []
+    failures = [
+        f'{vid}: no video or frames in {args.src}' for vid in vids
+        if vid not in paths
+    ]
+    with writer:
+        todo = [(v, str(paths[v]), kind) for v in vids
+                if v in paths and v not in writer.done_keys]
+        print(f'videos ({kind}) -> {root}: {len(todo)} to extract')
+        recipe = extractor.recipe
+        loader = DataLoader(
+            _Sources(todo, recipe.fps, recipe.crop, args.video_backend),
+            batch_size=None,
+            num_workers=min(args.workers, len(todo)),
+            worker_init_fn=_init_worker)
+        bar = ProgressBar(len(todo)) if todo else None
+        for vid, frames, error in loader:
+            if error is None:
+                writer.add(vid, extractor.encode_frames(frames))
+            else:
+                print(f'\nfailed: {error}', file=sys.stderr)
+                failures.append(error)
+            bar.update()
+    print()
+    return failures
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    kind, paths, frame_recipe = _resolve_source(args)
+    model_cfg = None
+    if args.model_config:
+        with open(args.model_config, encoding='utf-8') as f:
+            model_cfg = json.load(f)
+    records = load_grounding_annotations(
+        args.ann, fmt=args.ann_format, window_policy='keep')
+    extractor = FeatureExtractor(
+        FeatureRecipe(
+            backbone=args.arch,
+            k=args.k,
+            **frame_recipe,
+            crop=_image_size(args.arch, model_cfg)),
+        checkpoint=args.checkpoint,
+        device=args.device,
+        model_cfg=model_cfg,
+        precision=args.precision,
+        frame_batch=args.frame_batch,
+        video_backend=args.video_backend)
+    out_dir = Path(args.out_dir) if args.out_dir else \
+        Path(args.src).resolve().parent
+    video_root = Path(args.video_store
+                      or out_dir / store_name(args.arch, args.k, 'vid'))
+    query_root = Path(args.query_store
+                      or out_dir / store_name(args.arch, args.k, 'txt'))
+
+    extract_queries(extractor, records, query_root, args)
+    vids = list(dict.fromkeys(r.vid for r in records))
+    failures = extract_videos(extractor, vids, kind, paths, video_root, args)
+    if failures:
+        print(
+            f'{len(failures)} of {len(vids)} videos failed (the others are '
+            f'in {video_root}; run again to retry):',
+            file=sys.stderr)
+        for line in failures:
+            print(f'  {line}', file=sys.stderr)
+        return 1
+    print(f'done: {len(vids)} videos -> {video_root}, {len(records)} queries '
+          f'-> {query_root}')
+    return 0
+
+
+def _image_size(arch: str, model_cfg: Optional[dict]) -> int:
+    """Input side of the CLIP (the crop of the recipe)."""
+    if model_cfg is None:
+        import open_clip
+        model_cfg = open_clip.get_model_config(
+            CLIP_ARCHS[canonical_arch(arch)])
+    return int(model_cfg['vision_cfg']['image_size'])
+
+
+if __name__ == '__main__':
+    sys.exit(main())

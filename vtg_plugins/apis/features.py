@@ -1,0 +1,220 @@
+"""Feature recipes: turn a video or a query into the arrays a model was
+trained on.
+
+A :class:`FeatureRecipe` names everything that decides the features — CLIP
+architecture and weights hash, the k layers, frame rate, crop, storage dtype
+— and is written as ``meta.json`` next to every feature store
+(DESIGN.md §4). :class:`FeatureExtractor` runs a recipe: the
+``tools/data/extract_{frames,feat}.py`` tools use it to build stores, and the
+inference API uses it on custom videos so they match the training features.
+
+Arrays follow the official R²-Tuning cache (yeliudev/R2-Tuning
+``tools/extract_feat.py``): video ``[T, k, P, Cv]``, query ``[L, k, Cq]``,
+fp16 (read back as ``[T, k·P·Cv]`` / ``[L, k·Cq]``).
+"""
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from vtg_plugins.models.clip_encoder import (CLIPEncoder, canonical_arch,
+                                             file_sha256)
+from .frames import RESIZE, SAMPLING, read_video
+
+PathLike = Union[str, os.PathLike]
+VIDEO_LAYOUT = '[T, k, P, C]'
+QUERY_LAYOUT = '[L, k, C]'
+
+
+@dataclass
+class FeatureRecipe:
+    """What decides the features of a store.
+
+    Args:
+        backbone (str): CLIP architecture (OpenAI name, e.g. ``'ViT-B/32'``).
+        k (int): last CLIP blocks kept.
+        fps (float): frames (= clips) per second; ``clip_len = 1 / fps``.
+        crop (int): side of the centre crop fed to CLIP.
+        dtype (str): storage dtype. Default ``'float16'`` (official cache).
+        weights_hash (str, optional): SHA-256 of the CLIP checkpoint file.
+        sampling (str): frame-sampling rule (:data:`frames.SAMPLING`).
+        resize (str): resize rule (:data:`frames.RESIZE`).
+    """
+    backbone: str = 'ViT-B/32'
+    k: int = 4
+    fps: float = 0.5
+    crop: int = 224
+    dtype: str = 'float16'
+    weights_hash: Optional[str] = None
+    sampling: str = SAMPLING
+    resize: str = RESIZE
+
+    def __post_init__(self):
+        self.backbone = canonical_arch(self.backbone)
+        if self.fps <= 0:
+            raise ValueError(f'fps must be positive, got {self.fps}')
+        np.dtype(self.dtype)  # raises on an unknown dtype
+
+    @property
+    def clip_len(self) -> float:
+        return 1.0 / self.fps
+
+    def frame_meta(self) -> dict:
+        """The recipe of extracted frames (``meta.json`` of a frame dir)."""
+        return dict(
+            fps=self.fps,
+            clip_len=self.clip_len,
+            crop=self.crop,
+            sampling=self.sampling,
+            resize=self.resize,
+            layout='uint8 [T, 3, S, S]')
+
+    def store_meta(self, encoder: CLIPEncoder, modality: str) -> dict:
+        """The ``meta.json`` of a video (``'video'``) or query store.
+
+        Holds :data:`~vtg_plugins.datasets.feature_stores.RECIPE_KEYS`
+        (``layers`` = 1-based CLIP block numbers of that tower) plus the
+        layout, the frame rules and the open_clip model config.
+        """
+        if modality not in ('video', 'query'):
+            raise ValueError(f"modality must be 'video' or 'query', got "
+                             f'{modality!r}')
+        video = modality == 'video'
+        return dict(
+            backbone=self.backbone,
+            weights_hash=self.weights_hash,
+            layers=encoder.visual_block_ids
+            if video else encoder.text_block_ids,
+            k=self.k,
+            fps=self.fps,
+            clip_len=self.clip_len,
+            crop=self.crop,
+            dtype=self.dtype,
+            layout=VIDEO_LAYOUT if video else QUERY_LAYOUT,
+            sampling=self.sampling,
+            resize=self.resize,
+            model_cfg=encoder.model_cfg)
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> 'FeatureRecipe':
+        """Rebuild a recipe from a store's ``meta.json``."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in meta.items() if k in names})
+
+
+class FeatureExtractor:
+    """Run a :class:`FeatureRecipe` on videos, frames and queries.
+
+    Args:
+        recipe (FeatureRecipe): what to compute. ``recipe.weights_hash`` is
+            filled from ``checkpoint``; a recipe that already names a hash
+            must match it.
+        checkpoint (str, optional): local CLIP weights (None: random init,
+            for tests; the hash is then ``'random-init'``).
+        device (str): torch device. Default ``'cpu'``.
+        model_cfg (dict, optional): open_clip config replacing the built-in
+            one of ``recipe.backbone`` (see :class:`CLIPEncoder`).
+        precision (str): ``'fp32'`` or ``'fp16'`` compute.
+        frame_batch (int): frames per CLIP forward. Default 128.
+        video_backend (str): ``'auto'``, ``'decord'`` or ``'pyav'``.
+    """
+
+    def __init__(self,
+                 recipe: FeatureRecipe,
+                 checkpoint: Optional[PathLike] = None,
+                 device: str = 'cpu',
+                 model_cfg: Optional[dict] = None,
+                 precision: str = 'fp32',
+                 frame_batch: int = 128,
+                 video_backend: str = 'auto'):
+        weights_hash = (
+            file_sha256(checkpoint)
+            if checkpoint is not None else 'random-init')
+        if recipe.weights_hash not in (None, weights_hash):
+            raise ValueError(
+                f'CLIP checkpoint {checkpoint} has hash {weights_hash}, but '
+                f'the recipe was made with {recipe.weights_hash}')
+        self.recipe = replace(recipe, weights_hash=weights_hash)
+        self.encoder = CLIPEncoder(
+            recipe.backbone,
+            k=recipe.k,
+            checkpoint=None if checkpoint is None else os.fspath(checkpoint),
+            model_cfg=model_cfg,
+            precision=precision).to(device)
+        if self.encoder.image_size != recipe.crop:
+            raise ValueError(
+                f'{recipe.backbone} takes {self.encoder.image_size}'
+                f' px images but the recipe crops {recipe.crop}')
+        self.frame_batch = frame_batch
+        self.video_backend = video_backend
+
+    def meta(self, modality: str) -> dict:
+        """Store metadata for ``'video'`` or ``'query'`` features."""
+        return self.recipe.store_meta(self.encoder, modality)
+
+    def read_frames(self, video: PathLike) -> torch.Tensor:
+        """``uint8 [T, 3, crop, crop]`` frames of a video file."""
+        return read_video(video, self.recipe.fps, self.recipe.crop,
+                          self.video_backend)
+
+    def encode_frames(self, frames: Union[np.ndarray,
+                                          torch.Tensor]) -> np.ndarray:
+        """Video features of extracted frames.
+
+        Args:
+            frames: ``uint8 [T, 3, crop, crop]`` (extract_frames output).
+
+        Returns:
+            np.ndarray: ``[T, k, P, Cv]`` in ``recipe.dtype``.
+        """
+        frames = torch.as_tensor(frames)
+        if frames.dtype != torch.uint8 or frames.ndim != 4 or len(frames) == 0:
+            raise ValueError(f'frames must be non-empty uint8 [T, 3, S, S], '
+                             f'got {frames.dtype} {tuple(frames.shape)}')
+        out = [
+            self.encoder.encode_frames(self.encoder.normalize(chunk)).cpu()
+            for chunk in frames.split(self.frame_batch)
+        ]
+        return torch.cat(out).numpy().astype(self.recipe.dtype)
+
+    def encode_video(self, video: PathLike) -> np.ndarray:
+        """``[T, k, P, Cv]`` features of a video file."""
+        return self.encode_frames(self.read_frames(video))
+
+    def encode_queries(self,
+                       queries: Sequence[str],
+                       ids: Optional[Sequence[str]] = None,
+                       batch_size: int = 64,
+                       truncate: bool = False) -> List[np.ndarray]:
+        """Query features, one ``[L_i, k, Cq]`` array per query (SOT … EOT).
+
+        Raises:
+            ValueError: naming each query id longer than the text context
+                (unless ``truncate``).
+        """
+        queries = [queries] if isinstance(queries, str) else list(queries)
+        tokens = self.encoder.tokenize(queries, ids=ids, truncate=truncate)
+        out = []
+        for chunk in tokens.split(batch_size):
+            out += [
+                f.cpu().numpy().astype(self.recipe.dtype)
+                for f in self.encoder.encode_tokens(chunk)
+            ]
+        return out
+
+    def encode_query(self,
+                     query: str,
+                     qid: Optional[str] = None) -> np.ndarray:
+        """``[L, k, Cq]`` features of one query."""
+        return self.encode_queries([query],
+                                   ids=None if qid is None else [qid])[0]
+
+
+def build_extractor_from_meta(meta: Dict, **kwargs) -> FeatureExtractor:
+    """A :class:`FeatureExtractor` for the recipe of a store's ``meta.json``
+    (``kwargs``: ``checkpoint``, ``device``, ... of the extractor; the
+    store's ``model_cfg`` is reused unless given)."""
+    kwargs.setdefault('model_cfg', meta.get('model_cfg'))
+    return FeatureExtractor(FeatureRecipe.from_meta(meta), **kwargs)
