@@ -182,3 +182,14 @@ def test_importing_vtg_plugins_stays_light():
                          text=True,
                          check=True).stdout
     assert "'mmaction.models'" not in out
+
+
+def test_deepspeed_logs_stay_off_stdout():
+    # tools print JSON on stdout; DeepSpeed (imported by mmengine) must not
+    # write its accelerator warning there
+    proc = subprocess.run(
+        [sys.executable, '-c', 'import vtg_plugins, mmengine.runner'],
+        capture_output=True,
+        text=True,
+        check=True)
+    assert proc.stdout == ''

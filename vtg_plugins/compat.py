@@ -1,7 +1,9 @@
 """Workarounds for upstream problems, in one place (DESIGN.md section 3).
 
-Each function fixes one problem (seven listed in DESIGN.md, plus the
-transformers re-export that mmaction2's multimodal models need) of a pinned upstream package and names it.
+Each function fixes one problem of a pinned upstream package and names it:
+the seven listed in DESIGN.md, plus the transformers re-export that
+mmaction2's multimodal models need, atomic checkpoint writes, and
+DeepSpeed's logging to stdout.
 :func:`apply_all` runs them all; ``vtg_plugins/__init__.py`` calls it on
 import, before anything imports ``mmaction.models``. Every fix is idempotent
 and does nothing when the upstream problem is absent.
@@ -281,6 +283,34 @@ def reexport_transformers_helpers() -> None:
         0, _PostImportHook(name, _reexport_transformers_pytorch_utils))
 
 
+def _deepspeed_logs_to_stderr(ds_logging) -> None:
+    import logging
+    for handler in ds_logging.logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and \
+                handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+
+
+def move_deepspeed_logs_to_stderr() -> None:
+    """DeepSpeed's logger writes to stdout, and mmengine imports DeepSpeed
+    whenever it is installed (printing "Setting accelerator to CPU" on every
+    CPU run), which breaks tools whose stdout is JSON (``tools/evaluate.py``,
+    ``check_parity.py``). Point its handler at stderr when it is created."""
+    name = 'deepspeed.utils.logging'
+    if name in sys.modules:
+        _deepspeed_logs_to_stderr(sys.modules[name])
+        return
+    if any(isinstance(f, _PostImportHook) and f.name == name
+           for f in sys.meta_path):
+        return
+    try:
+        if importlib.util.find_spec('deepspeed') is None:
+            return
+    except (ImportError, ValueError):
+        return
+    sys.meta_path.insert(0, _PostImportHook(name, _deepspeed_logs_to_stderr))
+
+
 def make_local_writes_atomic() -> None:
     """mmengine's ``LocalBackend.put``/``put_text`` (used by
     ``save_checkpoint``, ``last_checkpoint`` and ``mmengine.dump``) open the
@@ -354,6 +384,7 @@ def cpu_model_wrapper_cfg(cfg: dict = None) -> dict:
 
 def apply_all() -> None:
     """Apply every fix above that is needed in this environment."""
+    move_deepspeed_logs_to_stderr()  # first: the fixes below import it
     add_missing_drn_module()
     reexport_transformers_helpers()
     alias_removed_numpy_functions()
