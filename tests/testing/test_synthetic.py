@@ -41,7 +41,7 @@ def _hit_rate(train, test, vstore, qstore):
 
 @pytest.mark.parametrize('plant', [True, False])
 def test_qvhighlights_layout_and_planted_moment(tmp_path, plant):
-    data = make_qvhighlights(tmp_path, splits={'train': 12, 'val': 4},
+    data = make_qvhighlights(tmp_path, splits={'train': 12, 'val': 10},
                              num_tokens=3, vis_dim=16, txt_dim=8, k=2,
                              plant=plant, seed=1)
     assert data.video_root == tmp_path / 'clip_b32_vid_k4'
@@ -50,7 +50,7 @@ def test_qvhighlights_layout_and_planted_moment(tmp_path, plant):
     train, val = (load_grounding_annotations(data.annotations[s],
                                              fmt='qvhighlights')
                   for s in ('train', 'val'))
-    assert len(train) == 24 and len(val) == 8
+    assert len(train) == 24 and len(val) == 20
     vstore, qstore = DirectoryStore(data.video_root), DirectoryStore(
         data.query_root)
     check_recipe(vstore.meta, dict(layers=[11, 12], fps=0.5, dtype='float16'))

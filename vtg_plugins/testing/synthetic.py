@@ -126,6 +126,7 @@ def make_qvhighlights(root: PathLike,
                       query_len: Tuple[int, int] = (4, 8),
                       plant: bool = True,
                       signal: float = 3.0,
+                      num_topics: Optional[int] = None,
                       seed: int = 0) -> SyntheticData:
     """Write a QVHighlights-shaped dataset in R²-Tuning's cache layout.
 
@@ -140,6 +141,10 @@ def make_qvhighlights(root: PathLike,
         query_len (tuple): inclusive range of L (query tokens).
         plant (bool): plant a query-dependent moment (see module doc).
         signal (float): its amplitude (noise std 1).
+        num_topics (int, optional): draw each query's topic from this many
+            fixed topics, one per object the query names (a vocabulary, as
+            real queries share concepts; at most 12); None gives every query
+            a topic of its own.
         seed (int): random seed; equal seeds give identical files.
 
     Returns:
@@ -150,6 +155,9 @@ def make_qvhighlights(root: PathLike,
     root, rng = Path(root), np.random.default_rng(seed)
     splits = splits or {'train': 4, 'val': 2}
     planter = _Planter(rng, txt_dim, vis_dim, signal, plant)
+    if num_topics is not None and not 0 < num_topics <= len(_OBJECTS):
+        raise ValueError(f'num_topics must be in 1..{len(_OBJECTS)}')
+    vocabulary = [planter.topic() for _ in range(num_topics or 0)]
     recipe = dict(backbone='synthetic', weights_hash=f'synthetic-seed{seed}',
                   layers=list(range(13 - k, 13)), fps=1 / clip_len,
                   clip_len=clip_len, crop=224, dtype='float16',
@@ -169,7 +177,12 @@ def make_qvhighlights(root: PathLike,
             n_video += 1
             video = planter.noise((t, k, num_tokens, vis_dim))
             for a, b in _segments(rng, t, queries_per_video):
-                text_vec, video_vec = planter.topic()
+                if vocabulary:
+                    obj = int(rng.integers(len(vocabulary)))
+                    text_vec, video_vec = vocabulary[obj]
+                else:
+                    obj = int(rng.integers(len(_OBJECTS)))
+                    text_vec, video_vec = planter.topic()
                 planter.add(video[a:b], video_vec)
                 length = int(rng.integers(query_len[0], query_len[1] + 1))
                 query = planter.noise((length, k, txt_dim))
@@ -178,7 +191,7 @@ def make_qvhighlights(root: PathLike,
                 clip_ids = list(range(a, b))
                 rows.append(dict(
                     qid=qid,
-                    query=f'a person uses the {rng.choice(_OBJECTS)}',
+                    query=f'a person uses the {_OBJECTS[obj]}',
                     duration=duration,
                     vid=vid,
                     relevant_clip_ids=clip_ids,

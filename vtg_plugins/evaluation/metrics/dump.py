@@ -17,7 +17,8 @@ class DumpSubmission(KeyedMetric):
     """Collect predictions and write them, computing no metric.
 
     - samples with ``clip_uid`` / ``annotation_uid`` / ``query_idx`` and
-      ``pred_windows`` (or ``predicted_times``) -> the Ego4D NLQ EvalAI json;
+      ``pred_windows`` (or ``predicted_times``, or ``pred_relevant_windows``)
+      -> the Ego4D NLQ EvalAI json;
     - otherwise QVHighlights-style records (``qid``, ``query``, ``vid``,
       ``pred_relevant_windows``, ``pred_saliency_scores``) -> jsonl (one per
       line) for a ``.jsonl`` path, a json list for ``.json``.
@@ -41,7 +42,8 @@ class DumpSubmission(KeyedMetric):
                 rec = {k: get_field(s, k) for k in _NLQ_KEYS}
                 rec['query_idx'] = int(rec['query_idx'])
                 rec['predicted_times'] = get_field(s, 'pred_windows',
-                                                   'predicted_times')
+                                                   'predicted_times',
+                                                   'pred_relevant_windows')
                 key = tuple(rec[k] for k in _NLQ_KEYS)
             else:
                 rec = {

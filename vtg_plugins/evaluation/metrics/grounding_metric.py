@@ -128,8 +128,9 @@ class Ego4DNLQMetric(KeyedMetric):
     """Official Ego4D NLQ recall (EGO4D/episodic-memory evaluator).
 
     Reads ``clip_uid``, ``annotation_uid``, ``query_idx`` (the dedupe key
-    is the triple) and ``pred_windows`` (or ``predicted_times``) ``[K, >=2]``
-    in rank order. GT comes from ``ann_file`` (the official
+    is the triple; data fields, metainfo or ``extra``) and ``pred_windows``
+    (or ``predicted_times``, or a model's ``pred_relevant_windows``; tensor
+    or list) ``[K, >=2]`` in rank order. GT comes from ``ann_file`` (the official
     ``nlq_val.json``) or, without it, from each sample's ``gt_windows``
     (its first row) / ``gt_window`` ``[2]`` in seconds.
 
@@ -170,7 +171,8 @@ class Ego4DNLQMetric(KeyedMetric):
                 annotation_uid=get_field(s, 'annotation_uid'),
                 query_idx=int(get_field(s, 'query_idx')),
                 predicted_times=get_field(s, 'pred_windows',
-                                          'predicted_times'))
+                                          'predicted_times',
+                                          'pred_relevant_windows'))
             key = (rec['clip_uid'], rec['annotation_uid'], rec['query_idx'])
             gt = None
             if self.ann_file is None:
