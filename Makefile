@@ -1,5 +1,6 @@
-# make test : create .venv when missing, install what is missing, run the tests
-# (make demo arrives with the R2-Tuning project)
+# make demo : create .venv when missing, install what is missing, train and
+#             evaluate R2-Tuning on the embedded synthetic QVHighlights data
+# make test : the same install, then the test suite
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,10 +9,13 @@ STAMP := $(VENV)/.vtg-installed
 PROJECT_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard projects/*/pyproject.toml))
 PYTEST_ARGS ?=
 
-.PHONY: test install clean-install
+.PHONY: test demo install clean-install
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(PY) tools/demo/r2_tuning_demo.py --work-dir work_dirs/r2_tuning_demo
 
 install: $(STAMP)
 

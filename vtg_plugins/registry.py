@@ -48,3 +48,8 @@ FEATURE_STORES = Registry(
     'feature store',
     scope=SCOPE,
     locations=['vtg_plugins.datasets.feature_stores'])
+# Query text normalizers (name -> ``str -> str``) of feature recipes.
+TEXT_NORMALIZERS = Registry(
+    'text normalizer',
+    scope=SCOPE,
+    locations=['vtg_plugins.datasets.text_normalizers'])

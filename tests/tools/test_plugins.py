@@ -1,5 +1,6 @@
 """Projects as plugins: entry points, `mim` from outside the repository, and
 a project installed on its own next to vtg_plugins."""
+import shutil
 import sys
 
 from vtg_plugins.testing.configs import write_config
@@ -52,9 +53,11 @@ def test_mim_train_and_test_from_outside_the_repo(tmp_path, run_cmd,
 def test_project_installed_alone_trains_from_custom_imports(
         tmp_path, repo, smoke_config, run_cmd):
     site = tmp_path / 'site'
+    # build from a copy: setuptools writes build/ into the source tree
+    src = tmp_path / 'toy_project'
+    shutil.copytree(repo / 'tests' / 'data' / 'toy_project', src)
     run_cmd([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps',
-             '--no-build-isolation', '--target', site,
-             repo / 'tests' / 'data' / 'toy_project'])
+             '--no-build-isolation', '--target', site, src])
     assert (site / 'vtg_toy' / '__init__.py').exists()
     hooks = tmp_path / 'hooks'
     hooks.mkdir()

@@ -10,7 +10,13 @@ inference API uses it on custom videos so they match the training features.
 
 Arrays follow the official R²-Tuning cache (yeliudev/R2-Tuning
 ``tools/extract_feat.py``): video ``[T, k, P, Cv]``, query ``[L, k, Cq]``,
-fp16 (read back as ``[T, k·P·Cv]`` / ``[L, k·Cq]``).
+fp16 (read back as ``[T, k·P·Cv]`` / ``[L, k·Cq]``). With
+``text_tokens='groundnlq'`` and ``text_normalizer='canonical_question'``
+queries get GroundNLQ's CLIP token features instead (houzhijian/CONE
+``feature_extraction/ego4d_clip_token_extractor.py``, referenced by
+houzhijian/GroundNLQ ``feature_extraction/README.md``): ``[L, Cq]`` float32,
+see :mod:`vtg_plugins.models.clip_encoder`. A recipe without ``fps``
+describes query features only (their video features come from elsewhere).
 """
 import os
 from dataclasses import dataclass, fields, replace
@@ -19,13 +25,16 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from vtg_plugins.datasets.text_normalizers import build_text_normalizer
 from vtg_plugins.models.clip_encoder import (CLIPEncoder, canonical_arch,
-                                             file_sha256)
+                                             check_text_tokens, file_sha256)
 from .frames import RESIZE, SAMPLING, read_video
 
 PathLike = Union[str, os.PathLike]
 VIDEO_LAYOUT = '[T, k, P, C]'
-QUERY_LAYOUT = '[L, k, C]'
+#: query layout of each ``text_tokens`` style
+QUERY_LAYOUTS = {'sot_eot_last_k': '[L, k, C]', 'groundnlq': '[L, C]'}
+_FRAME_KEYS = ('fps', 'clip_len', 'crop', 'sampling', 'resize')
 
 
 @dataclass
@@ -35,34 +44,53 @@ class FeatureRecipe:
     Args:
         backbone (str): CLIP architecture (OpenAI name, e.g. ``'ViT-B/32'``).
         k (int): last CLIP blocks kept.
-        fps (float): frames (= clips) per second; ``clip_len = 1 / fps``.
+        fps (float, optional): frames (= clips) per second;
+            ``clip_len = 1 / fps``. None: a recipe of query features only
+            (no video features, no frame fields in the query meta).
         crop (int): side of the centre crop fed to CLIP.
         dtype (str): storage dtype. Default ``'float16'`` (official cache).
         weights_hash (str, optional): SHA-256 of the CLIP checkpoint file.
         sampling (str): frame-sampling rule (:data:`frames.SAMPLING`).
         resize (str): resize rule (:data:`frames.RESIZE`).
+        text_tokens (str): query features: ``'sot_eot_last_k'`` (R²-Tuning,
+            default) or ``'groundnlq'`` (needs ``k=1``); see
+            :data:`~vtg_plugins.models.clip_encoder.TEXT_TOKEN_STYLES`.
+        text_normalizer (str, optional): name in
+            :data:`~vtg_plugins.datasets.text_normalizers.TEXT_NORMALIZERS`
+            applied to each query before tokenization (GroundNLQ:
+            ``'canonical_question'``). Default None (as written).
     """
     backbone: str = 'ViT-B/32'
     k: int = 4
-    fps: float = 0.5
+    fps: Optional[float] = 0.5
     crop: int = 224
     dtype: str = 'float16'
     weights_hash: Optional[str] = None
     sampling: str = SAMPLING
     resize: str = RESIZE
+    text_tokens: str = 'sot_eot_last_k'
+    text_normalizer: Optional[str] = None
 
     def __post_init__(self):
         self.backbone = canonical_arch(self.backbone)
-        if self.fps <= 0:
+        if self.fps is not None and self.fps <= 0:
             raise ValueError(f'fps must be positive, got {self.fps}')
         np.dtype(self.dtype)  # raises on an unknown dtype
+        check_text_tokens(self.text_tokens, self.k)
+        build_text_normalizer(self.text_normalizer)  # raises on unknown
 
     @property
-    def clip_len(self) -> float:
-        return 1.0 / self.fps
+    def clip_len(self) -> Optional[float]:
+        return None if self.fps is None else 1.0 / self.fps
+
+    def _require_fps(self, what: str) -> None:
+        if self.fps is None:
+            raise ValueError(f'this recipe has no fps (query features '
+                             f'only): cannot make {what}')
 
     def frame_meta(self) -> dict:
         """The recipe of extracted frames (``meta.json`` of a frame dir)."""
+        self._require_fps('frames')
         return dict(
             fps=self.fps,
             clip_len=self.clip_len,
@@ -76,13 +104,18 @@ class FeatureRecipe:
 
         Holds :data:`~vtg_plugins.datasets.feature_stores.RECIPE_KEYS`
         (``layers`` = 1-based CLIP block numbers of that tower) plus the
-        layout, the frame rules and the open_clip model config.
+        layout, the frame rules and the open_clip model config; a query
+        store adds ``text_tokens`` and ``text_normalizer``. A recipe without
+        ``fps`` gives a query meta without the frame fields (``fps``,
+        ``clip_len``, ``crop``, ``sampling``, ``resize``).
         """
         if modality not in ('video', 'query'):
             raise ValueError(f"modality must be 'video' or 'query', got "
                              f'{modality!r}')
         video = modality == 'video'
-        return dict(
+        if video:
+            self._require_fps('video features')
+        meta = dict(
             backbone=self.backbone,
             weights_hash=self.weights_hash,
             layers=encoder.visual_block_ids
@@ -92,16 +125,28 @@ class FeatureRecipe:
             clip_len=self.clip_len,
             crop=self.crop,
             dtype=self.dtype,
-            layout=VIDEO_LAYOUT if video else QUERY_LAYOUT,
+            layout=VIDEO_LAYOUT if video else QUERY_LAYOUTS[self.text_tokens],
             sampling=self.sampling,
             resize=self.resize,
             model_cfg=encoder.model_cfg)
+        if not video:
+            meta.update(
+                text_tokens=self.text_tokens,
+                text_normalizer=self.text_normalizer)
+        if self.fps is None:
+            for key in _FRAME_KEYS:
+                meta.pop(key)
+        return meta
 
     @classmethod
     def from_meta(cls, meta: dict) -> 'FeatureRecipe':
-        """Rebuild a recipe from a store's ``meta.json``."""
+        """Rebuild a recipe from a store's ``meta.json`` (a query meta
+        without ``fps`` is a queries-only recipe, ``fps=None``)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in meta.items() if k in names})
+        kwargs = {k: v for k, v in meta.items() if k in names}
+        if 'text_tokens' in meta and 'fps' not in meta:
+            kwargs['fps'] = None
+        return cls(**kwargs)
 
 
 class FeatureExtractor:
@@ -142,7 +187,9 @@ class FeatureExtractor:
             k=recipe.k,
             checkpoint=None if checkpoint is None else os.fspath(checkpoint),
             model_cfg=model_cfg,
-            precision=precision).to(device)
+            precision=precision,
+            text_tokens=recipe.text_tokens).to(device)
+        self.normalizer = build_text_normalizer(recipe.text_normalizer)
         if self.encoder.image_size != recipe.crop:
             raise ValueError(
                 f'{recipe.backbone} takes {self.encoder.image_size}'
@@ -156,6 +203,7 @@ class FeatureExtractor:
 
     def read_frames(self, video: PathLike) -> torch.Tensor:
         """``uint8 [T, 3, crop, crop]`` frames of a video file."""
+        self.recipe._require_fps('video features')
         return read_video(video, self.recipe.fps, self.recipe.crop,
                           self.video_backend)
 
@@ -183,19 +231,38 @@ class FeatureExtractor:
         """``[T, k, P, Cv]`` features of a video file."""
         return self.encode_frames(self.read_frames(video))
 
+    def normalize_queries(self, queries: Sequence[str]) -> List[str]:
+        """The queries in the recipe's canonical form (``text_normalizer``;
+        unchanged without one)."""
+        queries = [queries] if isinstance(queries, str) else list(queries)
+        if self.normalizer is None:
+            return queries
+        return [self.normalizer(q) for q in queries]
+
+    def tokenize_queries(self,
+                         queries: Sequence[str],
+                         ids: Optional[Sequence[str]] = None,
+                         truncate: bool = False) -> torch.Tensor:
+        """Normalized, tokenized queries ``[N, context_length]``; checks
+        every query before any forward (see :meth:`CLIPEncoder.tokenize`).
+        """
+        return self.encoder.tokenize(
+            self.normalize_queries(queries), ids=ids, truncate=truncate)
+
     def encode_queries(self,
                        queries: Sequence[str],
                        ids: Optional[Sequence[str]] = None,
                        batch_size: int = 64,
                        truncate: bool = False) -> List[np.ndarray]:
-        """Query features, one ``[L_i, k, Cq]`` array per query (SOT … EOT).
+        """Query features in ``recipe.dtype``, one per query:
+        ``'sot_eot_last_k'``: ``[L_i, k, Cq]`` (SOT … EOT);
+        ``'groundnlq'``: ``[L_i, Cq]`` (between SOT and EOT).
 
         Raises:
             ValueError: naming each query id longer than the text context
-                (unless ``truncate``).
+                (unless ``truncate``), or without a GroundNLQ token.
         """
-        queries = [queries] if isinstance(queries, str) else list(queries)
-        tokens = self.encoder.tokenize(queries, ids=ids, truncate=truncate)
+        tokens = self.tokenize_queries(queries, ids=ids, truncate=truncate)
         out = []
         for chunk in tokens.split(batch_size):
             out += [
@@ -207,7 +274,7 @@ class FeatureExtractor:
     def encode_query(self,
                      query: str,
                      qid: Optional[str] = None) -> np.ndarray:
-        """``[L, k, Cq]`` features of one query."""
+        """Features of one query (see :meth:`encode_queries`)."""
         return self.encode_queries([query],
                                    ids=None if qid is None else [qid])[0]
 

@@ -95,12 +95,19 @@ class GroundingDataset(BaseDataset):
         self.query_key = query_key
         self.max_query_len = max_query_len
         self.max_clip_mismatch = max_clip_mismatch
+        self.recipe = dict(recipe) if recipe else None
         self.video_store = build_store(video_store, kwargs.get('data_root'))
         self.query_store = build_store(query_store, kwargs.get('data_root'))
         if recipe:
-            for store in (self.video_store, self.query_store):
-                if store is not None and store.meta:
-                    check_recipe(store.meta, recipe)
+            if self.video_store.meta:
+                check_recipe(self.video_store.meta, recipe)
+            # a text store records no frame fields (fps, clip_len, crop):
+            # check it on the fields it states
+            if self.query_store is not None and self.query_store.meta:
+                check_recipe(self.query_store.meta, {
+                    k: v
+                    for k, v in recipe.items() if k in self.query_store.meta
+                })
         kwargs.setdefault('serialize_data', False)
         super().__init__(
             ann_file=ann_file,

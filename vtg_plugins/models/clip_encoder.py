@@ -30,6 +30,18 @@ are. Mapping (OpenAI ``clip`` → open_clip 3.3 ``open_clip.CLIP``):
 * OpenAI's fp16 ``LayerNorm`` (computed in fp32) → ``LayerNormFp32``
   (``cast_dtype=float16``).
 
+GroundNLQ (Hou et al., arXiv 2306.15255) uses another query recipe,
+``text_tokens='groundnlq'``: the CLIP token extractor it refers to
+(houzhijian/CONE ``feature_extraction/ego4d_clip_token_extractor.py`` with
+CONE's ``clip`` package) tokenizes with at most 30 BPE tokens between SOT
+and EOT (``clip.tokenize(..., max_valid_length=32)`` cuts silently), runs the
+whole text transformer, applies ``ln_final`` (``encode_text``'s
+``last_hidden_state``) and keeps ``x[1:valid_len - 1]`` with ``valid_len``
+= the number of non-zero token ids → ``[L, Cq]``. Token id 0 is the BPE
+piece ``'!'``, so a query holding it loses as many tokens at its end as it
+holds ``'!'`` pieces; this is reproduced, since the official features were
+made that way.
+
 Architectures are named as in OpenAI ``clip`` / the official configs.
 """
 import copy
@@ -61,6 +73,13 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # non-weight entries of TorchScript archives (OpenAI's, or a scripted CLIP)
 _JIT_EXTRA_KEYS = ('input_resolution', 'context_length', 'vocab_size',
                    'attn_mask')
+#: what a query's features are: ``'sot_eot_last_k'`` (R²-Tuning: tokens
+#: SOT…EOT of the last k blocks before ``ln_final``, ``[L, k, Cq]``) or
+#: ``'groundnlq'`` (CONE / GroundNLQ: the last block after ``ln_final``,
+#: tokens between SOT and EOT, ``[L, Cq]``; see the module doc)
+TEXT_TOKEN_STYLES = ('sot_eot_last_k', 'groundnlq')
+#: BPE tokens kept between SOT and EOT by CONE's ``clip.tokenize``
+GROUNDNLQ_MAX_BPE = 30
 
 
 def canonical_arch(arch: str) -> str:
@@ -121,7 +140,8 @@ def load_clip_weights(model: nn.Module, path: Union[str, os.PathLike]) -> None:
 
 @MODELS.register_module()
 class CLIPEncoder(nn.Module):
-    """Frozen CLIP giving the last-k-block tokens that R²-Tuning caches.
+    """Frozen CLIP giving the last-k-block tokens that R²-Tuning caches (or
+    GroundNLQ's query tokens, ``text_tokens='groundnlq'``).
 
     Args:
         arch (str): ``'ViT-B/32'``, ``'ViT-B/16'``, ``'ViT-L/14'`` or
@@ -135,6 +155,9 @@ class CLIPEncoder(nn.Module):
         precision (str): ``'fp32'`` or ``'fp16'`` (weights and activations in
             half precision except LayerNorm, as OpenAI ``clip`` runs on GPU
             and as the official cache was computed).
+        text_tokens (str): query recipe, one of :data:`TEXT_TOKEN_STYLES`.
+            Default ``'sot_eot_last_k'`` (R²-Tuning); ``'groundnlq'`` needs
+            ``k=1``.
     """
 
     def __init__(self,
@@ -142,9 +165,12 @@ class CLIPEncoder(nn.Module):
                  k: int = 4,
                  checkpoint: Optional[str] = None,
                  model_cfg: Optional[dict] = None,
-                 precision: str = 'fp32'):
+                 precision: str = 'fp32',
+                 text_tokens: str = 'sot_eot_last_k'):
         super().__init__()
         self.arch = canonical_arch(arch)
+        check_text_tokens(text_tokens, k)
+        self.text_tokens = text_tokens
         cfg = copy.deepcopy(model_cfg) if model_cfg is not None else \
             open_clip.get_model_config(CLIP_ARCHS[self.arch])
         if precision not in ('fp32', 'fp16'):
@@ -238,49 +264,115 @@ class CLIPEncoder(nn.Module):
                  truncate: bool = False) -> torch.Tensor:
         """CLIP tokens ``[N, context_length]`` (SOT … EOT, 0-padded).
 
+        ``'groundnlq'`` keeps at most :data:`GROUNDNLQ_MAX_BPE` BPE tokens
+        (CONE's ``clip.tokenize`` cuts longer queries silently; see
+        :meth:`num_cut`), whatever ``truncate``.
+
         Args:
             texts (Sequence[str]): the queries.
             ids (Sequence[str], optional): their ids, named in errors.
-            truncate (bool): cut long queries and end them with EOT, as the
-                official ``clip.tokenize(..., truncate=True)``; by default a
-                query longer than the context raises.
+            truncate (bool): ``'sot_eot_last_k'``: cut long queries and end
+                them with EOT, as the official
+                ``clip.tokenize(..., truncate=True)``; by default a query
+                longer than the context raises.
 
         Raises:
-            ValueError: naming each query id that does not fit.
+            ValueError: naming each query id that does not fit, or (for
+                ``'groundnlq'``) that would get no token feature.
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
         ids = list(ids) if ids is not None else [
             str(i) for i in range(len(texts))
         ]
+        if self.text_tokens == 'groundnlq':
+            return self._tokenize_groundnlq(texts, ids)
         if not truncate:
             too_long = []
             for qid, text in zip(ids, texts):
                 n = len(self.tokenizer.encode(text)) + 2
                 if n > self.context_length:
                     too_long.append(f'{qid!r} ({n} tokens)')
-            if too_long:
-                raise ValueError(
-                    f'{len(too_long)} queries exceed the CLIP text context of '
-                    f'{self.context_length} tokens (SOT and EOT included): ' +
-                    ', '.join(too_long[:10]) +
-                    (' …' if len(too_long) > 10 else ''))
+            _raise_for(
+                too_long, f'queries exceed the CLIP text context of '
+                f'{self.context_length} tokens (SOT and EOT included)')
         return self.tokenizer(texts)
+
+    def _tokenize_groundnlq(self, texts: List[str],
+                            ids: List[str]) -> torch.Tensor:
+        """``[SOT] + bpe[:30] + [EOT]``, 0-padded (CONE ``clip.tokenize``)."""
+        tok = self.tokenizer
+        tokens = torch.zeros(len(texts), self.context_length, dtype=torch.long)
+        for i, text in enumerate(texts):
+            seq = [tok.sot_token_id] + tok.encode(text)[:GROUNDNLQ_MAX_BPE] + [
+                tok.eot_token_id
+            ]
+            tokens[i, :len(seq)] = torch.tensor(seq)
+        empty = [
+            f'{qid!r} ({text!r})'
+            for qid, text, n in zip(ids, texts,
+                                    self._groundnlq_lengths(tokens).tolist())
+            if n <= 0
+        ]
+        _raise_for(
+            empty, 'queries get no GroundNLQ token feature (no BPE '
+            "token other than '!' pieces)")
+        return tokens
+
+    @staticmethod
+    def _groundnlq_lengths(tokens: torch.Tensor) -> torch.Tensor:
+        """Official L: non-zero token ids minus SOT and EOT."""
+        return (tokens != 0).sum(dim=-1) - 2
+
+    def num_cut(self, texts: Sequence[str]) -> int:
+        """How many of ``texts`` :meth:`tokenize` shortens silently (only
+        ``'groundnlq'`` does: more than 30 BPE tokens)."""
+        if self.text_tokens != 'groundnlq':
+            return 0
+        return sum(
+            len(self.tokenizer.encode(t)) > GROUNDNLQ_MAX_BPE for t in texts)
 
     @torch.no_grad()
     def encode_tokens(self, tokens: torch.Tensor) -> List[torch.Tensor]:
-        """Last-k text tokens, SOT … EOT of each query.
+        """Query token features in the encoder's ``text_tokens`` recipe.
 
         Args:
             tokens (torch.Tensor): ``[N, context_length]`` from
                 :meth:`tokenize`.
 
         Returns:
-            list[torch.Tensor]: N tensors ``[L_i, k, Cq]`` float32, ``L_i`` =
-            the position of EOT (the largest token id) + 1.
+            list[torch.Tensor]: N float32 tensors: ``'sot_eot_last_k'``:
+            ``[L_i, k, Cq]``, the last k blocks, ``L_i`` = the position of
+            EOT (the largest token id) + 1; ``'groundnlq'``: ``[L_i, Cq]``,
+            the last block after ``ln_final``, ``L_i`` = non-zero ids - 2.
         """
         tokens = tokens.to(self.mean.device)
+        groundnlq = self.text_tokens == 'groundnlq'
         out = self.clip.forward_intermediates(
-            text=tokens, text_indices=self.k, intermediates_only=True)
+            text=tokens,
+            text_indices=self.k,
+            normalize_intermediates=groundnlq,  # ln_final
+            intermediates_only=True)
+        if groundnlq:
+            feats = out['text_intermediates'][-1].float()
+            lengths = self._groundnlq_lengths(tokens) + 1
+            return [f[1:n] for f, n in zip(feats, lengths.tolist())]
         feats = torch.stack(out['text_intermediates'], dim=2).float()
         lengths = tokens.argmax(dim=-1) + 1
         return [f[:n] for f, n in zip(feats, lengths.tolist())]
+
+
+def check_text_tokens(text_tokens: str, k: int) -> None:
+    """Validate a query recipe name and its number of blocks."""
+    if text_tokens not in TEXT_TOKEN_STYLES:
+        raise ValueError(f'text_tokens must be one of {TEXT_TOKEN_STYLES}, '
+                         f'got {text_tokens!r}')
+    if text_tokens == 'groundnlq' and k != 1:
+        raise ValueError("text_tokens='groundnlq' takes the last text block "
+                         f'only: k must be 1, got {k}')
+
+
+def _raise_for(bad: List[str], what: str) -> None:
+    """Raise one ValueError listing (up to 10 of) the ``bad`` queries."""
+    if bad:
+        raise ValueError(f'{len(bad)} {what}: ' + ', '.join(bad[:10]) +
+                         (' …' if len(bad) > 10 else ''))

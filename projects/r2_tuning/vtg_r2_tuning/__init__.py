@@ -1,5 +1,18 @@
-"""r2_tuning as a vtg_plugins project: importing it registers its modules."""
-import vtg_plugins  # noqa: F401  (registries, upstream fixes)
-from .models import R2Tuning  # noqa: F401  (registers R2Tuning in MODELS)
+"""R²-Tuning (Liu et al., ECCV 2024) as a vtg_plugins project.
 
-__all__ = ['R2Tuning']
+Importing it registers the model, datasets and transforms of the project
+and the shared modules it uses (grounding datasets and feature stores,
+metrics, hooks).
+"""
+import vtg_plugins  # noqa: F401  (registries, upstream fixes)
+import vtg_plugins.datasets  # noqa: F401
+import vtg_plugins.engine  # noqa: F401
+import vtg_plugins.evaluation  # noqa: F401
+from .datasets import (PackR2Inputs, R2GroundingTargets, R2HighlightTargets,
+                       TVSumDataset, YouTubeHighlightsDataset)
+from .models import R2Tuning
+
+__all__ = [
+    'R2Tuning', 'PackR2Inputs', 'R2GroundingTargets', 'R2HighlightTargets',
+    'TVSumDataset', 'YouTubeHighlightsDataset'
+]

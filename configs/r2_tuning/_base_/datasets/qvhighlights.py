@@ -39,27 +39,29 @@ train_dataloader = dict(
             pipeline=train_pipeline)))
 # the official code evaluates with batch 1; our predict is batched with
 # identical per-sample outputs
+val_dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    ann_file='qvhighlights_val.jsonl',
+    ann_format='qvhighlights',
+    ann_kwargs=dict(clip_len=2.0),
+    video_store=video_store,
+    query_store=query_store,
+    recipe=recipe,
+    pipeline=test_pipeline,
+    test_mode=True)
 val_dataloader = dict(
     batch_size=32,
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='qvhighlights_val.jsonl',
-        ann_format='qvhighlights',
-        ann_kwargs=dict(clip_len=2.0),
-        video_store=video_store,
-        query_store=query_store,
-        recipe=recipe,
-        pipeline=test_pipeline,
-        test_mode=True))
-# the test split has no ground truth: `tools/test.py ... --dump
-# hl_test_submission.jsonl` writes the CodaLab file
+    dataset=val_dataset)
+# the test split has no ground truth: `tools/test.py` writes the CodaLab
+# file hl_test_submission.jsonl into the evaluator's out_dir
 test_dataloader = dict(
-    val_dataloader, dataset=dict(ann_file='qvhighlights_test.jsonl'))
+    val_dataloader,
+    dataset=dict(val_dataset, ann_file='qvhighlights_test.jsonl'))
 val_evaluator = dict(type='QVHighlightsMetric', protocol='r2tuning')
 test_evaluator = dict(
     type='QVHighlightsMetric',

@@ -1,0 +1,14 @@
+"""Load the project's tool scripts (not a package) as modules."""
+import importlib.util
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parents[3] / 'projects' / 'r2_tuning' / \
+    'tools'
+
+
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f'_r2_{name}',
+                                                  TOOLS / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
