@@ -1,8 +1,11 @@
 """Extract CLIP video and query features into feature stores.
 
-    python tools/data/extract_feat.py ANN SRC --checkpoint CLIP.pt \
+    python tools/data/extract_feat.py ANN [ANN ...] SRC --checkpoint CLIP.pt \
         [--arch ViT-B/32] [--k 4] [--backend dir|lmdb|packed] \
         [--out-dir DIR] [--ann-format normalized|qvhighlights|...]
+    python tools/data/extract_feat.py ANN [ANN ...] --queries-only \
+        --text-style groundnlq --checkpoint ViT-B-32.pt \
+        --ann-format ego4d_nlq_json --query-store QUERY_LMDB
 
 ``SRC`` is a frame directory made by ``tools/data/extract_frames.py``
 (``{vid}.npy`` = ``uint8 [T, 3, S, S]``) or a directory of video files, which
@@ -24,6 +27,20 @@ A query longer than the CLIP text context stops the run before any work,
 naming the query ids (``--truncate-queries`` cuts them as the official tool
 does). A video that cannot be decoded is reported and skipped; the run then
 lists the failures and exits with status 1.
+
+``--text-style groundnlq`` writes GroundNLQ's query features instead
+(houzhijian/CONE ``feature_extraction/ego4d_clip_token_extractor.py``, the
+extractor houzhijian/GroundNLQ refers to): each query made canonical
+(``--text-normalizer``, default ``canonical_question``), at most 30 BPE
+tokens, the last text block after ``ln_final``, tokens between SOT and EOT
+→ ``[L, 512]`` float32 for ViT-B/32, by default into an LMDB of npz values
+``token_features`` keyed by qid (``'{annotation_uid}_{query_idx}'`` for the
+official ``nlq_{split}.json``, ``--ann-format ego4d_nlq_json``), GroundNLQ's
+layout. ``--queries-only`` skips the video store (GroundNLQ's video features
+are InternVideo + EgoVLP); its ``--fps`` (e.g. ``30/16.043``) only records
+the rate of the video features the queries are paired with in the store's
+``meta.json``, for configs that check ``clip_len`` on both stores. Several
+annotation files (e.g. all splits) go into one store.
 """
 import argparse
 import json
@@ -40,20 +57,71 @@ from torch.utils.data import DataLoader, Dataset
 from vtg_plugins.apis.features import FeatureExtractor, FeatureRecipe
 from vtg_plugins.apis.frames import (DECODERS, VideoDecodeError, find_videos,
                                      read_video)
-from vtg_plugins.datasets import load_grounding_annotations
+from vtg_plugins.datasets import (load_ego4d_nlq_json,
+                                  load_grounding_annotations)
 from vtg_plugins.datasets.feature_stores import (BACKENDS, META_FILE,
                                                  check_recipe, read_meta)
 from vtg_plugins.datasets.feature_stores.io import atomic_write_json
-from vtg_plugins.models.clip_encoder import CLIP_ARCHS, canonical_arch
+from vtg_plugins.models.clip_encoder import (CLIP_ARCHS, GROUNDNLQ_MAX_BPE,
+                                             TEXT_TOKEN_STYLES, canonical_arch)
 
 _FRAME_ERRORS = (VideoDecodeError, FileNotFoundError, ValueError, OSError)
+#: defaults of each --text-style (official R²-Tuning / GroundNLQ stores)
+STYLE_DEFAULTS = {
+    'sot_eot_last_k':
+    dict(k=4, dtype='float16', text_normalizer=None, backend='dir'),
+    'groundnlq':
+    dict(
+        k=1,
+        dtype='float32',
+        text_normalizer='canonical_question',
+        backend='lmdb'),
+}
+
+
+def _rate(text: str) -> float:
+    """A positive rate, plain or as a fraction (``'30/16.043'``)."""
+    num, _, den = text.partition('/')
+    try:
+        value = float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f'not a rate: {text!r}') from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'rate must be positive: {text!r}')
+    return value
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Extract last-k-layer CLIP features (R²-Tuning cache).')
-    parser.add_argument('ann', help='query annotation (.jsonl / .json)')
-    parser.add_argument('src', help='frame directory or video directory')
+        description='Extract CLIP features: last-k layers (R²-Tuning cache) '
+        "or GroundNLQ's query tokens.",
+        usage='%(prog)s ANN [ANN ...] SRC [options]\n'
+        '       %(prog)s ANN [ANN ...] --queries-only [options]')
+    parser.add_argument(
+        'paths',
+        nargs='+',
+        metavar='ANN... SRC',
+        help='query annotation file(s) (.jsonl / .json), then the frame or '
+        'video directory (no SRC with --queries-only)')
+    parser.add_argument(
+        '--queries-only',
+        action='store_true',
+        help='write only the query store (no SRC)')
+    parser.add_argument(
+        '--text-style',
+        default='sot_eot_last_k',
+        choices=TEXT_TOKEN_STYLES,
+        help="query features: 'sot_eot_last_k' (R²-Tuning: SOT…EOT of the "
+        "last k blocks) or 'groundnlq' (last block after ln_final, no "
+        'SOT/EOT, <= 30 BPE tokens)')
+    parser.add_argument(
+        '--text-normalizer',
+        help="registered query normalizer ('none': as written; default: "
+        "none, 'canonical_question' for groundnlq)")
+    parser.add_argument(
+        '--dtype',
+        choices=('float16', 'float32'),
+        help='storage dtype (default float16; float32 for groundnlq)')
     parser.add_argument(
         '--checkpoint',
         required=True,
@@ -64,12 +132,15 @@ def parse_args(argv=None):
         default='ViT-B/32',
         choices=sorted(CLIP_ARCHS) + ['ViT-L/14-336'])
     parser.add_argument(
-        '--k', type=int, default=4, help='last CLIP blocks kept (4)')
+        '--k',
+        type=int,
+        help='last CLIP blocks kept (default 4; 1 for groundnlq)')
     parser.add_argument(
         '--ann-format',
         default='normalized',
-        help="annotation format: 'normalized' or an official one "
-        "(e.g. 'qvhighlights')")
+        help="annotation format: 'normalized', 'ego4d_nlq_json' (official "
+        "nested nlq_{split}.json) or an official one (e.g. 'qvhighlights', "
+        "'ego4d_nlq_jsonl')")
     parser.add_argument(
         '--src-type',
         default='auto',
@@ -77,17 +148,20 @@ def parse_args(argv=None):
         help='auto: frames if SRC holds .npy files, else videos')
     parser.add_argument(
         '--fps',
-        type=float,
+        type=_rate,
         help='videos: sampling rate (default 0.5); frames: must agree with '
-        'their meta.json (needed when it is absent)')
+        'their meta.json (needed when it is absent); --queries-only: rate '
+        'of the paired video features, recorded in meta.json (a fraction '
+        'like 30/16.043 is accepted)')
     parser.add_argument(
         '--backend',
-        default='dir',
         choices=sorted(BACKENDS),
-        help='feature-store backend (dir = official .npy layout)')
+        help='feature-store backend (default: dir = official R²-Tuning .npy '
+        'layout; lmdb = official GroundNLQ layout for groundnlq)')
     parser.add_argument(
-        '--out-dir', help='store directory (default: beside '
-        'SRC)')
+        '--out-dir',
+        help='store directory (default: beside SRC, or the first ANN with '
+        '--queries-only)')
     parser.add_argument('--video-store', help='video store path')
     parser.add_argument('--query-store', help='query store path')
     parser.add_argument(
@@ -121,13 +195,54 @@ def parse_args(argv=None):
         '--overwrite',
         action='store_true',
         help='rebuild existing stores from scratch')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.queries_only:
+        args.anns, args.src = args.paths, None
+    elif len(args.paths) < 2:
+        parser.error('give the annotation file(s) and SRC, or pass '
+                     '--queries-only')
+    else:
+        args.anns, args.src = args.paths[:-1], args.paths[-1]
+    for key, value in STYLE_DEFAULTS[args.text_style].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.text_normalizer == 'none':
+        args.text_normalizer = None
+    return args
 
 
-def store_name(arch: str, k: int, modality: str) -> str:
-    """Official store directory name, e.g. ``clip_b32_vid_k4``."""
+def store_name(arch: str,
+               k: int,
+               modality: str,
+               text_style: str = 'sot_eot_last_k') -> str:
+    """Default store directory name: official R²-Tuning ones, e.g.
+    ``clip_b32_vid_k4``; ``clip_b32_txt_groundnlq`` for GroundNLQ queries.
+    """
     info = canonical_arch(arch)[4:].lower().replace('/', '').replace('-', '_')
+    if modality == 'txt' and text_style == 'groundnlq':
+        return f'clip_{info}_txt_groundnlq'
     return f'clip_{info}_{modality}_k{k}'
+
+
+def load_queries(args) -> list:
+    """The records of every annotation file; a qid in several files must
+    have the same query there (kept once)."""
+    records, seen = [], {}
+    for ann in args.anns:
+        if args.ann_format == 'ego4d_nlq_json':
+            recs = load_ego4d_nlq_json(ann, window_policy='keep')
+        else:
+            recs = load_grounding_annotations(
+                ann, fmt=args.ann_format, window_policy='keep')
+        for rec in recs:
+            if rec.qid not in seen:
+                seen[rec.qid] = (ann, rec.query)
+                records.append(rec)
+            elif seen[rec.qid][1] != rec.query:
+                raise ValueError(
+                    f'qid {rec.qid!r} is {seen[rec.qid][1]!r} in '
+                    f'{seen[rec.qid][0]} but {rec.query!r} in {ann}')
+    return records
 
 
 class _Sources(Dataset):
@@ -217,25 +332,33 @@ def open_writer(backend: str, root: Path, meta: dict, keys: List[str],
     return writer
 
 
-def _writer_kwargs(backend: str, modality: str) -> dict:
+def _writer_kwargs(backend: str, modality: str, args) -> dict:
     if backend == 'lmdb':
         return dict(
-            array_name='features' if modality == 'video' else 'token_features')
+            array_name='features' if modality == 'video' else 'token_features',
+            # GroundNLQ's LMDBs hold np.savez_compressed values
+            compress=args.text_style == 'groundnlq')
     if backend == 'packed':
         return dict(name='features')
     return dict(ext='.npy')
 
 
 def extract_queries(extractor, records, root: Path, args) -> None:
-    """Query store: ``[L, k, Cq]`` per qid."""
+    """Query store: ``[L, k, Cq]`` (``[L, Cq]`` for groundnlq) per qid."""
     meta = extractor.meta('query')
+    if args.queries_only and args.fps is not None:
+        meta.update(fps=args.fps, clip_len=1.0 / args.fps)
     qids = [r.qid for r in records]
+    queries = [r.query for r in records]
     # validates every query (length) before anything is computed
-    extractor.encoder.tokenize([r.query for r in records],
-                               ids=qids,
-                               truncate=args.truncate_queries)
+    extractor.tokenize_queries(
+        queries, ids=qids, truncate=args.truncate_queries)
+    cut = extractor.encoder.num_cut(extractor.normalize_queries(queries))
+    if cut:
+        print(f'{cut} queries have more than {GROUNDNLQ_MAX_BPE} BPE tokens: '
+              'cut to the first ones, as the official extractor does')
     writer = open_writer(args.backend, root, meta, qids, args.overwrite,
-                         **_writer_kwargs(args.backend, 'query'))
+                         **_writer_kwargs(args.backend, 'query', args))
     if writer is None:
         print(f'{root}: complete ({len(qids)} queries)')
         return
@@ -260,7 +383,7 @@ def extract_videos(extractor, vids: List[str], kind: str,
     """Video store: ``[T, k, P, Cv]`` per vid; returns the failures."""
     meta = extractor.meta('video')
     writer = open_writer(args.backend, root, meta, vids, args.overwrite,
-                         **_writer_kwargs(args.backend, 'video'))
+                         **_writer_kwargs(args.backend, 'video', args))
     if writer is None:
         print(f'{root}: complete ({len(vids)} videos)')
         return []
@@ -292,19 +415,24 @@ def extract_videos(extractor, vids: List[str], kind: str,
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    kind, paths, frame_recipe = _resolve_source(args)
+    if args.queries_only:
+        kind, paths, frame_recipe = None, {}, dict(fps=None)
+    else:
+        kind, paths, frame_recipe = _resolve_source(args)
     model_cfg = None
     if args.model_config:
         with open(args.model_config, encoding='utf-8') as f:
             model_cfg = json.load(f)
-    records = load_grounding_annotations(
-        args.ann, fmt=args.ann_format, window_policy='keep')
+    records = load_queries(args)
     extractor = FeatureExtractor(
         FeatureRecipe(
             backbone=args.arch,
             k=args.k,
             **frame_recipe,
-            crop=_image_size(args.arch, model_cfg)),
+            crop=_image_size(args.arch, model_cfg),
+            dtype=args.dtype,
+            text_tokens=args.text_style,
+            text_normalizer=args.text_normalizer),
         checkpoint=args.checkpoint,
         device=args.device,
         model_cfg=model_cfg,
@@ -312,13 +440,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         frame_batch=args.frame_batch,
         video_backend=args.video_backend)
     out_dir = Path(args.out_dir) if args.out_dir else \
-        Path(args.src).resolve().parent
+        Path(args.src or args.anns[0]).resolve().parent
+    query_root = Path(
+        args.query_store
+        or out_dir / store_name(args.arch, args.k, 'txt', args.text_style))
+    extract_queries(extractor, records, query_root, args)
+    if args.queries_only:
+        print(f'done: {len(records)} queries -> {query_root}')
+        return 0
+
     video_root = Path(args.video_store
                       or out_dir / store_name(args.arch, args.k, 'vid'))
-    query_root = Path(args.query_store
-                      or out_dir / store_name(args.arch, args.k, 'txt'))
-
-    extract_queries(extractor, records, query_root, args)
     vids = list(dict.fromkeys(r.vid for r in records))
     failures = extract_videos(extractor, vids, kind, paths, video_root, args)
     if failures:

@@ -3,15 +3,14 @@
 The official CLIP token features (houzhijian/CONE
 ``feature_extraction/ego4d_clip_token_extractor.py``, referenced by
 GroundNLQ's ``feature_extraction/README.md``) are computed from the query
-made canonical by ``process_question``: strip ``'.'``, then ``' '``, then
-``'?'`` from both ends, lower-case, append ``'?'``. The token features are
-the ViT-B/32 text transformer's last block after ``ln_final`` (512-d), the
-tokens between SOT and EOT (both excluded).
+made canonical by ``process_question``; the rule is shared as
+``vtg_plugins.datasets.text_normalizers.canonical_question`` (the
+``'canonical_question'`` text normalizer of feature recipes). The token
+features are the ViT-B/32 text transformer's last block after ``ln_final``
+(512-d), the tokens between SOT and EOT (both excluded), queries cut to 30
+BPE tokens.
 """
+from vtg_plugins.datasets.text_normalizers import \
+    canonical_question as normalize_nlq_query
 
-
-def normalize_nlq_query(query: str) -> str:
-    """The official canonical form of a query, e.g. ``'Where is my
-    phone? '`` -> ``'where is my phone?'`` (the strips run in the official
-    order, so ``'Where. ?'`` -> ``'where. ?'``)."""
-    return query.strip('.').strip(' ').strip('?').lower() + '?'
+__all__ = ['normalize_nlq_query']
