@@ -196,3 +196,27 @@ def test_bad_inputs_give_clear_errors():
         model(inputs, bad, mode='loss')
     with pytest.raises(RuntimeError, match='invalid mode'):
         model(inputs, samples, mode='train')
+
+
+def test_checkpointed_training_under_autocast():
+    """Selective checkpointing with autocast's weight-cast cache used to
+    fail in backward (the recompute issues casts the cached forward did not);
+    AMP training (fp16 on GPU, bf16 on CPU) is the official default."""
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(type='R2Tuning',
+             arch=dict(video_dims=16, query_dims=8, num_tokens=3),
+             dims=16, heads=2, chunk_tokens=6))
+    model.train()
+    video = [torch.randn(t, 4 * 3 * 16).half() for t in (8, 6)]
+    query = [torch.randn(4, 4 * 8).half() for _ in range(2)]
+    samples = [
+        dict(gt_windows=torch.tensor([[4., 8.]]), fps=0.5, pos_clip=2,
+             saliency=(torch.arange(8) % 3 == 2).float(), qid=str(i))
+        for i in range(2)
+    ]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = model(dict(video=video, query=query), samples, mode='loss')
+    sum(losses.values()).backward()
+    grads = [p.grad for p in model.adapter.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)

@@ -6,6 +6,7 @@ Follows ``R2Block`` of github.com/yeliudev/R2-Tuning (models/adapter.py),
 Liu et al., "R²-Tuning: Efficient Image-to-Video Transfer Learning for Video
 Temporal Grounding", arXiv 2404.00801.
 """
+from contextlib import contextmanager
 from typing import List, Optional, Tuple
 
 import torch
@@ -35,6 +36,23 @@ def _checkpoint_policy(ctx, op, *args, **kwargs) -> CheckpointPolicy:
 
 def _checkpoint_context():
     return create_selective_checkpoint_contexts(_checkpoint_policy)
+
+
+@contextmanager
+def _uncached_autocast(device_type: str):
+    """Autocast as it is, but without its weight-cast cache. Selective
+    checkpointing replays the op sequence of the forward; with the cache the
+    forward skips repeated weight casts that the recompute then issues, and
+    backward fails ("_to_copy ... not found in storage"). Checkpointing
+    records ``cache_enabled``, so the recompute runs uncached too."""
+    if not torch.is_autocast_enabled(device_type):
+        yield
+        return
+    with torch.autocast(
+            device_type,
+            dtype=torch.get_autocast_dtype(device_type),
+            cache_enabled=False):
+        yield
 
 
 def temporal_endpoint_features(lengths: Tensor, num_pos: int) -> Tensor:
@@ -152,8 +170,9 @@ class R2Block(nn.Module):
             args = (frames[sl], None if tef is None else tef[sl], q, qm,
                     sample[sl], keep, i)
             if ckpt:
-                out = checkpoint(self._frames, *args, use_reentrant=False,
-                                 context_fn=_checkpoint_context)
+                with _uncached_autocast(x.device.type):
+                    out = checkpoint(self._frames, *args, use_reentrant=False,
+                                     context_fn=_checkpoint_context)
             else:
                 out = self._frames(*args)
             pooled.append(out[0])
