@@ -14,7 +14,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 
 from vtg_plugins.registry import DATASETS
-from .annotations import load_grounding_annotations
+from .annotations import GroundingRecord, load_grounding_annotations
 from .feature_stores import FeatureStore, build_feature_store, check_recipe
 
 
@@ -115,14 +115,18 @@ class GroundingDataset(BaseDataset):
             test_mode=test_mode,
             **kwargs)
 
-    def load_data_list(self) -> List[dict]:
-        records = load_grounding_annotations(
+    def load_records(self) -> List[GroundingRecord]:
+        """The annotation file as validated normalized records (subclasses
+        reading other layouts override this)."""
+        return load_grounding_annotations(
             self.ann_file,
             fmt=self.ann_format,
             window_policy=self.window_policy,
             **self.ann_kwargs)
+
+    def load_data_list(self) -> List[dict]:
         data_list = []
-        for rec in records:
+        for rec in self.load_records():
             if self.min_duration is not None and \
                     rec.duration < self.min_duration:
                 continue

@@ -29,7 +29,8 @@ from typing import Dict, List, Optional, Tuple
 
 from mmengine.logging import print_log
 
-from vtg_plugins.datasets import GroundingDataset, load_ego4d_nlq_json
+from vtg_plugins.datasets import (GroundingDataset, GroundingRecord,
+                                  load_ego4d_nlq_json)
 from vtg_plugins.registry import DATASETS
 
 MISSING_POLICIES = ('error', 'drop')
@@ -109,7 +110,9 @@ class Ego4DNLQDataset(GroundingDataset):
             **kwargs)
 
     # ------------------------------------------------------------------
-    def _nested_infos(self) -> List[dict]:
+    def load_records(self) -> List[GroundingRecord]:
+        if self.ann_format != 'ego4d_nlq_json':
+            return super().load_records()
         records = load_ego4d_nlq_json(
             self.ann_file, window_policy=self.window_policy, **self.ann_kwargs)
         textless = textless_queries(self.ann_file)
@@ -121,24 +124,10 @@ class Ego4DNLQDataset(GroundingDataset):
                 f'predicted nor counted by the official evaluator): '
                 f'{textless[:10]}',
                 logger='current')
-        infos = []
-        for rec in records:
-            if self.min_duration is not None and \
-                    rec.duration < self.min_duration:
-                continue
-            if self.max_duration is not None and \
-                    rec.duration > self.max_duration:
-                continue
-            info = rec.to_dict()
-            info['video_key'] = rec.vid + self.vid_suffix
-            infos.append(info)
-        return infos
+        return records
 
     def load_data_list(self) -> List[dict]:
-        if self.ann_format == 'ego4d_nlq_json':
-            infos = self._nested_infos()
-        else:
-            infos = super().load_data_list()
+        infos = super().load_data_list()
         for info in infos:
             parsed = parse_nlq_qid(info['qid'])
             if parsed is not None:
