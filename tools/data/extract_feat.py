@@ -44,28 +44,25 @@ annotation files (e.g. all splits) go into one store.
 """
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 import torch
 from mmengine.utils import ProgressBar
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
+from vtg_plugins.apis.extraction import (FrameSources, init_worker,
+                                         open_writer, resolve_source,
+                                         writer_kwargs)
 from vtg_plugins.apis.features import FeatureExtractor, FeatureRecipe
-from vtg_plugins.apis.frames import (DECODERS, VideoDecodeError, find_videos,
-                                     read_video)
+from vtg_plugins.apis.frames import DECODERS
 from vtg_plugins.datasets import (load_ego4d_nlq_json,
                                   load_grounding_annotations)
-from vtg_plugins.datasets.feature_stores import (BACKENDS, META_FILE,
-                                                 check_recipe, read_meta)
-from vtg_plugins.datasets.feature_stores.io import atomic_write_json
+from vtg_plugins.datasets.feature_stores import BACKENDS
 from vtg_plugins.models.clip_encoder import (CLIP_ARCHS, GROUNDNLQ_MAX_BPE,
                                              TEXT_TOKEN_STYLES, canonical_arch)
 
-_FRAME_ERRORS = (VideoDecodeError, FileNotFoundError, ValueError, OSError)
 #: defaults of each --text-style (official R²-Tuning / GroundNLQ stores)
 STYLE_DEFAULTS = {
     'sot_eot_last_k':
@@ -245,104 +242,6 @@ def load_queries(args) -> list:
     return records
 
 
-class _Sources(Dataset):
-    """Video id -> uint8 frames (or the error), decoded in workers.
-
-    Args:
-        items (list): ``(vid, path, 'videos' | 'frames')``.
-        fps (float), crop (int), backend (str): the frame recipe.
-    """
-
-    def __init__(self, items: List[tuple], fps: float, crop: int,
-                 backend: str):
-        self.items, self.fps, self.crop = items, fps, crop
-        self.backend = backend
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int):
-        vid, path, kind = self.items[i]
-        try:
-            if kind == 'videos':
-                return vid, read_video(path, self.fps, self.crop,
-                                       self.backend), None
-            frames = np.load(path, allow_pickle=False)
-            crop = self.crop
-            if frames.dtype != np.uint8 or frames.ndim != 4 or \
-                    frames.shape[1:] != (3, crop, crop) or len(frames) == 0:
-                raise ValueError(f'expected uint8 [T, 3, {crop}, {crop}] '
-                                 f'frames, got {frames.dtype} {frames.shape}')
-            return vid, torch.from_numpy(frames), None
-        except _FRAME_ERRORS as e:
-            return vid, None, f'{path}: {type(e).__name__}: {e}'
-
-
-def _init_worker(worker_id: int) -> None:
-    torch.set_num_threads(1)
-
-
-def _resolve_source(args) -> tuple:
-    """(kind, {vid: path}, frame-recipe dict) of SRC."""
-    src = Path(args.src)
-    if not src.is_dir():
-        raise NotADirectoryError(f'source directory {src} does not exist')
-    kind = args.src_type
-    if kind == 'auto':
-        kind = 'frames' if next(src.glob('*.npy'), None) else 'videos'
-    if kind == 'videos':
-        return kind, find_videos(src), {'fps': args.fps or 0.5}
-    meta = read_meta(src)
-    if 'fps' not in meta and args.fps is None:
-        raise ValueError(f'frame directory {src} has no {META_FILE}: pass '
-                         '--fps (the rate the frames were extracted at)')
-    if args.fps is not None and 'fps' in meta and \
-            not np.isclose(args.fps, meta['fps']):
-        raise ValueError(f'--fps {args.fps} disagrees with {src / META_FILE}'
-                         f" (fps {meta['fps']})")
-    frame_recipe = dict(fps=meta.get('fps', args.fps))
-    for key in ('sampling', 'resize'):
-        frame_recipe[key] = meta.get(key, 'unknown')
-    paths = {p.stem: p for p in sorted(src.glob('*.npy'))}
-    return kind, paths, frame_recipe
-
-
-def open_writer(backend: str, root: Path, meta: dict, keys: List[str],
-                overwrite: bool, **kwargs):
-    """A store writer for ``root`` with ``meta``, or None when the store is
-    complete. Resumes ``root.partial`` and reopens a finished store that
-    lacks keys; refuses either when its recipe differs."""
-    reader_cls, writer_cls = BACKENDS[backend]
-    staging = root.with_name(root.name + '.partial')
-    if root.exists() and not overwrite:
-        check_recipe(read_meta(root), meta, str(root))
-        missing = set(keys) - set(reader_cls(root).keys())
-        if not missing:
-            return None
-        if staging.exists():
-            raise FileExistsError(f'both {root} and {staging} exist; remove '
-                                  'one or pass --overwrite')
-        print(f'{root}: reopening to add {len(missing)} missing items')
-        os.replace(root, staging)
-    if staging.exists() and not overwrite:
-        check_recipe(read_meta(staging), meta, str(staging))
-    writer = writer_cls(
-        root, meta=meta, overwrite=overwrite, resume=not overwrite, **kwargs)
-    atomic_write_json(writer.staging / META_FILE, meta)
-    return writer
-
-
-def _writer_kwargs(backend: str, modality: str, args) -> dict:
-    if backend == 'lmdb':
-        return dict(
-            array_name='features' if modality == 'video' else 'token_features',
-            # GroundNLQ's LMDBs hold np.savez_compressed values
-            compress=args.text_style == 'groundnlq')
-    if backend == 'packed':
-        return dict(name='features')
-    return dict(ext='.npy')
-
-
 def extract_queries(extractor, records, root: Path, args) -> None:
     """Query store: ``[L, k, Cq]`` (``[L, Cq]`` for groundnlq) per qid."""
     meta = extractor.meta('query')
@@ -358,7 +257,7 @@ def extract_queries(extractor, records, root: Path, args) -> None:
         print(f'{cut} queries have more than {GROUNDNLQ_MAX_BPE} BPE tokens: '
               'cut to the first ones, as the official extractor does')
     writer = open_writer(args.backend, root, meta, qids, args.overwrite,
-                         **_writer_kwargs(args.backend, 'query', args))
+                         **writer_kwargs(args.backend, 'query', args.text_style))
     if writer is None:
         print(f'{root}: complete ({len(qids)} queries)')
         return
@@ -383,7 +282,7 @@ def extract_videos(extractor, vids: List[str], kind: str,
     """Video store: ``[T, k, P, Cv]`` per vid; returns the failures."""
     meta = extractor.meta('video')
     writer = open_writer(args.backend, root, meta, vids, args.overwrite,
-                         **_writer_kwargs(args.backend, 'video', args))
+                         **writer_kwargs(args.backend, 'video', args.text_style))
     if writer is None:
         print(f'{root}: complete ({len(vids)} videos)')
         return []
@@ -397,10 +296,10 @@ def extract_videos(extractor, vids: List[str], kind: str,
         print(f'videos ({kind}) -> {root}: {len(todo)} to extract')
         recipe = extractor.recipe
         loader = DataLoader(
-            _Sources(todo, recipe.fps, recipe.crop, args.video_backend),
+            FrameSources(todo, recipe.fps, recipe.crop, args.video_backend),
             batch_size=None,
             num_workers=min(args.workers, len(todo)),
-            worker_init_fn=_init_worker)
+            worker_init_fn=init_worker)
         bar = ProgressBar(len(todo)) if todo else None
         for vid, frames, error in loader:
             if error is None:
@@ -418,7 +317,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.queries_only:
         kind, paths, frame_recipe = None, {}, dict(fps=None)
     else:
-        kind, paths, frame_recipe = _resolve_source(args)
+        kind, paths, frame_recipe = resolve_source(args.src, args.src_type,
+                                                     args.fps)
     model_cfg = None
     if args.model_config:
         with open(args.model_config, encoding='utf-8') as f:
