@@ -220,3 +220,27 @@ def test_checkpointed_training_under_autocast():
     sum(losses.values()).backward()
     grads = [p.grad for p in model.adapter.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_predict_groups_of_list_inputs_do_not_change_outputs():
+    torch.manual_seed(3)
+    lengths = [7, 3, 5, 4]
+    video = [torch.randn(t, D_VIDEO).half() for t in lengths]
+    query = [torch.randn(q, D_QUERY).half() for q in (4, 6, 2, 5)]
+    samples = [dict(qid=str(i), fps=0.5) for i in range(4)]
+    outs = []
+    for limit in (2**40, 2 * 7 * D_VIDEO, 1):  # one group, pairs, singles
+        model = _model(test_cfg=dict(unit=2, max_batch_elements=limit))
+        groups = model._predict_groups(dict(video=video, query=query))
+        outs.append(model.predict(dict(video=video, query=query), samples))
+        assert [i for g in groups for i in g] == [0, 1, 2, 3]
+        assert len(groups) == {2**40: 1, 1: 4}.get(limit, 2)
+    for other in outs[1:]:
+        for a, b in zip(outs[0], other):
+            assert a['qid'] == b['qid']
+            torch.testing.assert_close(
+                torch.tensor(a['pred_relevant_windows']),
+                torch.tensor(b['pred_relevant_windows']), atol=1e-5, rtol=0)
+            torch.testing.assert_close(
+                torch.tensor(a['pred_saliency_scores']),
+                torch.tensor(b['pred_saliency_scores']), atol=1e-6, rtol=0)

@@ -99,7 +99,12 @@ class R2Tuning(BaseModel):
         loss_cfg (dict): :class:`R2Loss` arguments.
         test_cfg (dict): ``nms_cfg`` (default ``dict(type='normal',
             thres=0.7)``) and ``unit`` (rounding, seconds) of the
-            post-processing.
+            post-processing; ``max_batch_elements`` (default 2**24): a batch
+            given as per-sample lists is run in consecutive groups whose
+            padded video holds at most this many elements (at least one
+            sample each). Outputs do not depend on the grouping; it bounds
+            the padded copy, whose fresh allocation costs more on CPU than
+            batching saves.
     """
 
     def __init__(self,
@@ -140,7 +145,7 @@ class R2Tuning(BaseModel):
         loss_cfg.setdefault('use_reg', use_coord_head)
         self.loss_module = R2Loss(**loss_cfg)
         self.test_cfg = dict(nms_cfg=dict(type='normal', thres=0.7),
-                             unit=None)
+                             unit=None, max_batch_elements=2**24)
         self.test_cfg.update(test_cfg or {})
 
     # ------------------------------------------------------------------
@@ -290,6 +295,16 @@ class R2Tuning(BaseModel):
             results.append(res)
         return results
 
+    def _predict_groups(self, inputs: Dict[str, Any]) -> Optional[list]:
+        """Sample index groups for :meth:`predict` when the batch is given
+        as per-sample lists (None for padded tensors: one pass)."""
+        video = inputs.get('video') if isinstance(inputs, dict) else None
+        if not isinstance(video, (list, tuple)) or set(inputs) - {
+                'video', 'query'}:
+            return None
+        return _group_by_size([v.size(0) for v in video], video[0][0].numel(),
+                              self.test_cfg['max_batch_elements'])
+
     def predict(self,
                 inputs: Dict[str, Any],
                 data_samples: Optional[List[Any]] = None) -> List[Any]:
@@ -301,7 +316,16 @@ class R2Tuning(BaseModel):
         fields, a dict as keys; without data samples, new dicts), so metrics
         find predictions and ground truth in one place.
         """
-        raw = self.predict_raw(inputs, data_samples)
+        groups = self._predict_groups(inputs)
+        if groups is None:
+            raw = self.predict_raw(inputs, data_samples)
+        else:
+            raw = [
+                res for group in groups for res in self.predict_raw(
+                    {k: [v[i] for i in group]
+                     for k, v in inputs.items()}, None if data_samples is None
+                    else [data_samples[i] for i in group])
+            ]
         outputs = []
         for i, res in enumerate(raw):
             ds = None if data_samples is None else data_samples[i]
@@ -317,6 +341,20 @@ class R2Tuning(BaseModel):
                     self.test_cfg['unit'], self.test_cfg['nms_cfg']).tolist()
             outputs.append(_with_predictions(ds, pred))
         return outputs
+
+
+def _group_by_size(lengths: List[int], row: int, limit: int) -> List[list]:
+    """Consecutive index groups whose padded size ``len * max(T) * row``
+    stays within ``limit`` (a sample over it forms a group alone)."""
+    groups, current, longest = [], [], 0
+    for i, t in enumerate(lengths):
+        longest_if = max(longest, t)
+        if current and (len(current) + 1) * longest_if * row > limit:
+            groups.append(current)
+            current, longest_if = [], t
+        current.append(i)
+        longest = longest_if
+    return groups + [current] if current else groups
 
 
 def _with_predictions(sample: Any, pred: dict) -> Any:
