@@ -15,7 +15,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) tools/demo/r2_tuning_demo.py --work-dir work_dirs/r2_tuning_demo
+	$(PY) projects/r2_tuning/tools/demo.py --work-dir work_dirs/r2_tuning_demo
 
 install: $(STAMP)
 

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# CI lays the official-output fixtures out beside the clone; VTG_REFS wins.
+_CI_REFS = REPO.parent / 'shared' / 'refs'
+if 'VTG_REFS' not in os.environ and _CI_REFS.is_dir():
+    os.environ['VTG_REFS'] = str(_CI_REFS)
 SMOKE_CONFIG = REPO / 'configs' / 'smoke' / 'smoke_linear_1xb4-4e_synthetic.py'
 
 

@@ -39,9 +39,9 @@ import numpy as np
 
 from vtg_plugins.evaluation import functional as F
 from vtg_plugins.evaluation.functional.qvhighlights import official_gt_record
-from vtg_plugins.evaluation.submission import (atomic_write_text,
-                                               check_ego4d_nlq_submission,
+from vtg_plugins.evaluation.submission import (check_ego4d_nlq_submission,
                                                load_json, load_jsonl)
+from vtg_plugins.utils.io import atomic_write_text
 
 TASKS = ('qvhighlights', 'moment_retrieval', 'charades', 'tacos', 'ego4d_nlq',
          'youtube', 'tvsum', 'retrieval', 'crosstask', 'qa', 'mc')

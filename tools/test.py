@@ -9,7 +9,7 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
-import vtg_plugins  # noqa: F401  (registries and upstream fixes)
+import vtg_plugins  # noqa: F401  (installs the upstream fixes)
 from vtg_plugins.utils import launch
 
 

@@ -32,11 +32,11 @@ DATASETS = _child('DATASETS', 'vtg_plugins.datasets')
 DATA_SAMPLERS = _child('DATA_SAMPLERS', 'vtg_plugins.datasets')
 TRANSFORMS = _child('TRANSFORMS', 'vtg_plugins.datasets')
 FUNCTION = _child('FUNCTION', 'vtg_plugins.datasets')
-EVALUATOR = _child('EVALUATOR', 'vtg_plugins.evaluation')
+EVALUATOR = _child('EVALUATOR', 'vtg_plugins.evaluation.metrics')
 MODELS = _child('MODELS', 'vtg_plugins.models')
 MODEL_WRAPPERS = _child('MODEL_WRAPPERS')
 WEIGHT_INITIALIZERS = _child('WEIGHT_INITIALIZERS')
-METRICS = _child('METRICS', 'vtg_plugins.evaluation')
+METRICS = _child('METRICS', 'vtg_plugins.evaluation.metrics')
 TASK_UTILS = _child('TASK_UTILS', 'vtg_plugins.models')
 VISUALIZERS = _child('VISUALIZERS')
 VISBACKENDS = _child('VISBACKENDS')
@@ -48,8 +48,20 @@ FEATURE_STORES = Registry(
     'feature store',
     scope=SCOPE,
     locations=['vtg_plugins.datasets.feature_stores'])
+# Annotation loaders (format name -> ``(path, window_policy, tolerance,
+# **kwargs) -> list[GroundingRecord]``), one per annotation file format.
+ANNOTATION_LOADERS = Registry(
+    'annotation loader',
+    scope=SCOPE,
+    locations=['vtg_plugins.datasets'])
 # Query text normalizers (name -> ``str -> str``) of feature recipes.
 TEXT_NORMALIZERS = Registry(
     'text normalizer',
     scope=SCOPE,
-    locations=['vtg_plugins.datasets.text_normalizers'])
+    locations=['vtg_plugins.features.text_normalizers'])
+# Query-token recipes (name -> ``QueryTokenRecipe`` class): which CLIP text
+# tokens make a query's features.
+QUERY_TOKEN_RECIPES = Registry(
+    'query token recipe',
+    scope=SCOPE,
+    locations=['vtg_plugins.features.query_tokens'])

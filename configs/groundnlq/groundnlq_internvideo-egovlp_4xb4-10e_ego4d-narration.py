@@ -1,7 +1,7 @@
 # GroundNLQ narration pre-training (official
 # configs/ego4d_narrations_nlq_internvideo.yaml, tools/pretrain_ego4d_narration
 # .sh: torchrun --nproc_per_node=4): EgoClip narrations inside the NLQ / MQ /
-# VQ train clips (tools/data/ego4d/build_narration_queries.py), temporal
+# VQ train clips (projects/groundnlq/tools/build_narration_queries.py), temporal
 # jittering of their windows, 4 GPUs x 4 clips, 4 + 6 epochs. Validation:
 # Ego4D NLQ val.
 _base_ = [

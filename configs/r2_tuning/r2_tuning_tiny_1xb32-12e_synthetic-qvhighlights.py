@@ -1,6 +1,6 @@
 # The demo config (`make demo`): the official QVHighlights config at reduced
 # width, on the synthetic QVHighlights-format data that
-# tools/demo/r2_tuning_demo.py writes (4 tokens x 64 channels per CLIP layer
+# projects/r2_tuning/tools/demo.py writes (4 tokens x 64 channels per CLIP layer
 # instead of 50 x 768), trained for 12 epochs on CPU in a few minutes.
 # Unchanged from the official config: k=4 layers, the R2 block and decoder,
 # the pyramid, heads, all five losses and their weights, AdamW 5e-4 / 1e-4,

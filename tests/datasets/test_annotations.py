@@ -4,7 +4,8 @@ import pytest
 
 from vtg_plugins.datasets import (GroundingRecord, dump_grounding_annotations,
                                   load_ego4d_nlq_json,
-                                  load_grounding_annotations)
+                                  load_grounding_annotations, read_records)
+from vtg_plugins.registry import ANNOTATION_LOADERS
 
 
 def _rec(**kw):
@@ -161,3 +162,42 @@ def test_ego4d_formats_keep_window_past_clip_end(tmp_path):
     assert rec.extra == dict(video_uid='V', annotation_uid='a', template='T')
     with pytest.raises(ValueError, match=r"language_queries\[1\]: qid 'a_1'"):
         load_ego4d_nlq_json(path, window_policy='error')
+    # the nested file through the registry, as datasets read it
+    assert load_grounding_annotations(
+        path, fmt='ego4d_nlq_json', window_policy='keep') == [rec]
+
+
+def test_formats_are_a_registry_of_loaders(tmp_path):
+    assert {'normalized', 'qvhighlights', 'ego4d_nlq_jsonl',
+            'ego4d_nlq_json'} <= set(ANNOTATION_LOADERS.module_dict)
+
+    def csv_to_record(line):
+        qid, start, end = line['row'].split(',')
+        return _rec(qid=qid, windows=[[float(start), float(end)]])
+
+    @ANNOTATION_LOADERS.register_module(name='test_csv_rows')
+    def load_csv_rows(path, window_policy='error', tolerance=1e-3, scale=1):
+        return read_records(path, csv_to_record, window_policy, tolerance)
+
+    try:
+        path = _jsonl(tmp_path / 'rows.jsonl',
+                      [dict(row='a,1,2'), dict(row='b,3,12')])
+        with pytest.raises(ValueError, match=r"line 2: qid None: .*windows"):
+            load_grounding_annotations(path, fmt='test_csv_rows')
+        recs = load_grounding_annotations(
+            path, fmt='test_csv_rows', window_policy='clip', scale=2)
+        assert [(r.qid, r.windows) for r in recs] == [('a', [[1.0, 2.0]]),
+                                                      ('b', [[3.0, 10.0]])]
+        with pytest.raises(ValueError) as e:
+            load_grounding_annotations(path, fmt='test_csv_rows', clip=1)
+        assert str(path) in str(e.value)
+        assert "'test_csv_rows' has no option(s) ['clip']; its options: " \
+            "['scale']" in str(e.value)
+    finally:
+        ANNOTATION_LOADERS._module_dict.pop('test_csv_rows')
+    with pytest.raises(ValueError, match=r"format 'normalized' has no "
+                       r"option\(s\) \['clip_len'\]"):
+        load_grounding_annotations(path, clip_len=2.0)
+    with pytest.raises(ValueError, match="unknown annotation format "
+                       "'test_csv_rows'; known: .*'qvhighlights'"):
+        load_grounding_annotations(path, fmt='test_csv_rows')

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from vtg_plugins.datasets import (BACKENDS, DirectoryStore, LMDBStore,
-                                  PackedStore, build_feature_store,
-                                  check_recipe)
-from vtg_plugins.datasets.feature_stores import PackedWriter
+                                  PackedStore, build_feature_store)
+from vtg_plugins.datasets.feature_stores import DirectoryWriter, PackedWriter
+from vtg_plugins.features import check_recipe
 from vtg_plugins.testing import ref_path
 
 RECIPE = dict(backbone='ViT-B/32', weights_hash='abc', layers=[9, 10, 11, 12],
@@ -189,3 +189,36 @@ def test_corrupt_stores_name_the_file(tmp_path):
         DirectoryStore(tmp_path / 'd')
     with pytest.raises(FileNotFoundError, match='missing_store'):
         PackedStore(tmp_path / 'missing_store')
+
+
+def test_backends_are_read_from_the_registry(tmp_path):
+    """Each registered reader declares its backend name and writer; a reader
+    a plugin registers appears in BACKENDS, and two readers may not claim
+    one name."""
+    from vtg_plugins.datasets.feature_stores import FEATURE_STORES
+    assert {name: (r.__name__, w.__name__)
+            for name, (r, w) in BACKENDS.items()} == {
+                'dir': ('DirectoryStore', 'DirectoryWriter'),
+                'lmdb': ('LMDBStore', 'LMDBWriter'),
+                'packed': ('PackedStore', 'PackedWriter')}
+    with pytest.raises(KeyError, match=r"'nope'; known: \['dir', 'lmdb'"):
+        BACKENDS['nope']
+
+    class NpyOnlyStore(DirectoryStore):
+        backend = 'npy_only'
+
+    class ClashingStore(DirectoryStore):
+        backend = 'dir'
+
+    FEATURE_STORES.register_module(module=NpyOnlyStore)
+    try:
+        assert BACKENDS['npy_only'] == (NpyOnlyStore, DirectoryWriter)
+        assert 'npy_only' in sorted(BACKENDS) and len(BACKENDS) == 4
+        FEATURE_STORES.register_module(module=ClashingStore)
+        with pytest.raises(ValueError, match="'dir' is declared by both "
+                           'DirectoryStore and ClashingStore'):
+            BACKENDS['dir']
+    finally:
+        FEATURE_STORES._module_dict.pop('NpyOnlyStore', None)
+        FEATURE_STORES._module_dict.pop('ClashingStore', None)
+    assert sorted(BACKENDS) == ['dir', 'lmdb', 'packed']

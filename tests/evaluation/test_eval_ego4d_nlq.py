@@ -2,12 +2,12 @@
 loop oracle on random submissions."""
 import math
 
-from vtg_plugins.testing import eval_oracles as O
 import numpy as np
 import pytest
 
 from vtg_plugins.evaluation.functional import EvaluationError
 from vtg_plugins.evaluation.functional import ego4d_nlq_metrics as nlq
+from . import oracles as O
 
 GT = dict(videos=[
     dict(clips=[
@@ -97,8 +97,8 @@ def test_unknown_instance_and_query():
 
 @pytest.mark.parametrize('seed,quantize', [(0, None), (1, 5.0)])
 def test_matches_loop_oracle(seed, quantize):
-    res, gt = O.make_ego4d(300, seed=seed, quantize=quantize)
-    recall, miou = O.ego4d(res, gt)
+    res, gt = O.random_ego4d_nlq(300, seed=seed, quantize=quantize)
+    recall, miou = O.ego4d_nlq_recalls(res, gt)
     got = nlq(res, gt)
     want = [100 * recall[i, j] for j in range(3) for i in range(2)]
     assert list(got.values())[:6] == want

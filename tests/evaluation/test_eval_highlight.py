@@ -1,6 +1,5 @@
 """Highlight detection: QVHighlights HL-mAP/Hit1 (sklearn-free PR curve),
 YouTube Highlights and TVSum (R²-Tuning), hand-computed and vs oracles."""
-from vtg_plugins.testing import eval_oracles as O
 import numpy as np
 import pytest
 import torch
@@ -9,6 +8,7 @@ from vtg_plugins.evaluation.functional import (EvaluationError, binary_ap,
                                                qvhighlights_hl, tvsum_map,
                                                youtube_map)
 from vtg_plugins.testing import ref_path
+from . import oracles as O
 
 
 def _ap(scores, labels):
@@ -33,7 +33,7 @@ def test_binary_ap_matches_sklearn_formula_on_random_rows():
     s = np.round(rng.random((300, 40)), 1)  # many ties
     y = rng.random((300, 40)) < 0.3
     got = binary_ap(s, y, np.ones_like(y))
-    want = [O.hl_get_ap(y[i].astype(float), s[i]) for i in range(300)]
+    want = [O.highlight_ap(y[i].astype(float), s[i]) for i in range(300)]
     assert np.array_equal(got, np.array(want, float))  # bit-identical
 
 
@@ -107,8 +107,9 @@ def test_youtube_ties_follow_torch_argsort():
     pred, match = [0.5] * 19, [1, -1] * 9 + [1]
     order = torch.argsort(torch.tensor(pred), descending=True).numpy()
     label = (np.array(match) > 0)[order].astype(float).tolist()
-    assert youtube_map([pred], [match]) == round(O.trapezoid(label), 5)
-    assert youtube_map([pred], [match]) == O.youtube([pred], [match])
+    assert youtube_map([pred], [match]) == round(O.trapezoid_ap(label), 5)
+    assert youtube_map([pred], [match]) == O.youtube_highlights_map([pred],
+                                                                    [match])
 
 
 def test_tvsum_lower_median_and_top5_positives():
@@ -132,8 +133,9 @@ def test_tvsum_and_youtube_match_oracle_on_random_videos():
         ]
         annos = [rng.integers(1, 6, (len(p) + 2, 20)).tolist() for p in preds]
         matches = [rng.choice([-1, 1], len(p)).tolist() for p in preds]
-        assert tvsum_map(preds, annos) == O.tvsum(preds, annos)
-        assert youtube_map(preds, matches) == O.youtube(preds, matches)
+        assert tvsum_map(preds, annos) == O.tvsum_topk_map(preds, annos)
+        assert youtube_map(preds, matches) == O.youtube_highlights_map(
+            preds, matches)
 
 
 def test_video_errors_name_the_video():

@@ -2,20 +2,20 @@
 the submission writers."""
 import json
 
-from vtg_plugins.testing import eval_oracles as O
 import numpy as np
 import pytest
 import torch
 from mmengine.evaluator import Evaluator
 from mmengine.structures import BaseDataElement
 
-import vtg_plugins.evaluation  # noqa: F401  (registers the metrics)
+import vtg_plugins.evaluation.metrics  # noqa: F401  (registers the metrics)
 from vtg_plugins.evaluation.functional import (ego4d_nlq_metrics,
                                                eval_qvhighlights)
 from vtg_plugins.evaluation.submission import (check_ego4d_nlq_submission,
                                                dump_ego4d_nlq_submission,
                                                load_jsonl)
 from vtg_plugins.registry import METRICS
+from . import oracles as O
 
 
 def _evaluate(cfg, samples, size=None):
@@ -46,7 +46,7 @@ def _qvh_samples(sub, gt, as_element):
 @pytest.mark.parametrize('as_element', [False, True])
 def test_qvhighlights_metric_dedupes_and_writes_submission(
         tmp_path, as_element):
-    sub, gt = O.make_qvh(12, seed=3)
+    sub, gt = O.random_qvhighlights(12, seed=3)
     samples = _qvh_samples(sub, gt, as_element)
     # distributed padding repeats the first samples at the end
     res = _evaluate(
@@ -64,7 +64,7 @@ def test_qvhighlights_metric_dedupes_and_writes_submission(
 
 
 def test_moment_retrieval_metric_normalized_gt_and_prefix():
-    sub, gt = O.make_qvh(8, seed=4)
+    sub, gt = O.random_qvhighlights(8, seed=4)
     samples = [
         dict(
             qid=p['qid'],
@@ -92,7 +92,7 @@ def test_metric_missing_field_names_sample():
 
 
 def test_ego4d_metric_with_ann_file_and_per_sample_gt(tmp_path):
-    res, gt = O.make_ego4d(10, seed=2)
+    res, gt = O.random_ego4d_nlq(10, seed=2)
     ann = tmp_path / 'nlq_val.json'
     ann.write_text(json.dumps(gt))
     queries = {

@@ -2,13 +2,13 @@
 cases from refs/metrics.md and the loop oracle on random inputs."""
 import math
 
-from vtg_plugins.testing import eval_oracles as O
 import numpy as np
 import pytest
 
 from vtg_plugins.evaluation.functional import (EvaluationError,
                                                eval_qvhighlights, r1_iou)
 from vtg_plugins.evaluation.functional.moment_retrieval import best_gt_index
+from . import oracles as O
 
 
 def _run(preds, gts, protocol='official', durations=None, **kw):
@@ -174,7 +174,7 @@ def test_bad_ground_truth_and_ids():
 @pytest.mark.parametrize('protocol', ['official', 'r2tuning'])
 @pytest.mark.parametrize('seed,quantize', [(0, None), (1, 2.0), (2, 4.0)])
 def test_matches_loop_oracle(protocol, seed, quantize):
-    sub, gt = O.make_qvh(150, seed=seed, quantize=quantize)
-    expected = O.eval_submission(sub, gt, r2=protocol == 'r2tuning')
+    sub, gt = O.random_qvhighlights(150, seed=seed, quantize=quantize)
+    expected = O.qvhighlights_metrics(sub, gt, r2=protocol == 'r2tuning')
     got = eval_qvhighlights(sub, gt, protocol)
     assert list(got.items()) == list(expected.items())

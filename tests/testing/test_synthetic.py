@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from vtg_plugins.datasets import (DirectoryStore, LMDBStore, check_recipe,
+from vtg_plugins.datasets import (DirectoryStore, LMDBStore,
                                   load_ego4d_nlq_json,
                                   load_grounding_annotations)
+from vtg_plugins.features import check_recipe
 from vtg_plugins.testing.synthetic import make_ego4d_nlq, make_qvhighlights
 
 

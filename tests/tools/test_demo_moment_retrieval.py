@@ -1,5 +1,6 @@
-"""tools/demo/moment_retrieval.py on a tiny PyAV video with a random-init
-tiny CLIP and a random-init R²-Tuning of matching widths."""
+"""tools/demo/moment_retrieval.py with either method's config: R²-Tuning on
+a tiny PyAV video (and its feature file), GroundNLQ on a feature file of a
+synthetic Ego4D NLQ clip; random-init tiny models and CLIP."""
 import importlib.util
 import json
 import sys
@@ -8,45 +9,54 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import vtg_r2_tuning  # noqa: F401  (registers R2Tuning)
-from vtg_plugins.testing import feature_pipeline as H
+from vtg_plugins.apis import MomentRetrievalInferencer
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'demo' / 'moment_retrieval.py'
-QVH = REPO / 'configs' / 'r2_tuning' / \
-    'r2_tuning_clip-b32_1xb128-30e_qvhighlights.py'
 PNG = b'\x89PNG\r\n\x1a\n'
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('moment_retrieval', TOOL)
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+SETUPS = _load(REPO / 'tests' / 'apis' / 'tiny_setups.py', 'tiny_setups')
+
+
 @pytest.fixture
-def files(tmp_path):
-    """Video, CLIP weights, tiny-R2 config and checkpoint."""
-    H.write_tiny_r2_setup(tmp_path, 9)
-    return tmp_path
+def tool():
+    return _load(TOOL, 'moment_retrieval')
 
 
-def _args(d, *extra, video='v.mp4', queries=('a red thing', 'green')):
+@pytest.fixture
+def r2(tmp_path):
+    """Video (9 s), CLIP weights, tiny-R2 config and checkpoint."""
+    return SETUPS.write_r2_setup(tmp_path, 9)
+
+
+@pytest.fixture
+def gnlq(tmp_path):
+    """Feature files, CLIP weights, tiny GroundNLQ config and checkpoint."""
+    return SETUPS.write_groundnlq_setup(tmp_path)
+
+
+def _args(s, video, *extra, queries=('a red thing', 'green')):
     return [
-        str(d / video), *queries, '--config',
-        str(d / 'tiny_r2.py'), '--checkpoint',
-        str(d / 'r2.pth'), '--clip-checkpoint',
-        str(d / 'clip.pt'), *extra
+        str(video), *queries, '--config',
+        str(s.cfg), '--checkpoint',
+        str(s.ckpt), '--clip-checkpoint',
+        str(s.clip), *map(str, extra)
     ]
 
 
-def test_demo_writes_plots_and_json(files, capsys):
-    tool = _load_tool()
-    out = files / 'out'
+def test_r2_demo_writes_plots_and_json(tool, r2, tmp_path, capsys):
+    out = tmp_path / 'out'
     rc = tool.main(
-        _args(files, '--out-plot', str(out / 'x.png'), '--out-json',
-              str(out / 'preds.json')))
+        _args(r2, r2.video, '--out-plot', out / 'x.png', '--out-json',
+              out / 'preds.json'))
     assert rc == 0
     preds = json.loads((out / 'preds.json').read_text())
     assert [p['query'] for p in preds] == ['a red thing', 'green']
@@ -65,16 +75,16 @@ def test_demo_writes_plots_and_json(files, capsys):
     assert f'#1: {best[0]:.1f}-{best[1]:.1f} s' in printed
 
 
-def test_demo_features_input_and_gt(files):
-    tool = _load_tool()
-    from vtg_plugins.apis.inferencer import MomentRetrievalInferencer
-    infer = MomentRetrievalInferencer(
-        files / 'tiny_r2.py',
-        files / 'r2.pth',
-        clip_checkpoint=files / 'clip.pt')
-    np.save(files / 'v.npy', infer.extractor.encode_video(files / 'v.mp4'))
+def test_r2_demo_feature_file_and_gt(tool, r2, tmp_path):
+    infer = MomentRetrievalInferencer(r2.cfg, r2.ckpt, clip_checkpoint=r2.clip)
+    store = tmp_path / 'store'
+    store.mkdir()
+    np.save(store / 'v.npy', infer.video_extractor.encode_video(r2.video))
+    (store / 'meta.json').write_text(
+        json.dumps(infer.video_extractor.meta('video')))
     args = _args(
-        files,
+        r2,
+        store / 'v.npy',
         '--gt',
         '2',
         '4',
@@ -83,31 +93,63 @@ def test_demo_features_input_and_gt(files):
         '--top-k',
         '2',
         '--out-plot',
-        str(files / 'one.png'),
+        tmp_path / 'one.png',
         '--out-json',
-        str(files / 'p.json'),
-        video='v.npy',
+        tmp_path / 'p.json',
         queries=['a red thing'])
     assert tool.main(args) == 0
-    assert (files / 'one.png').read_bytes()[:8] == PNG
-    pred = json.loads((files / 'p.json').read_text())[0]
-    direct = infer(files / 'v.mp4', 'a red thing')[0]
+    assert (tmp_path / 'one.png').read_bytes()[:8] == PNG
+    pred = json.loads((tmp_path / 'p.json').read_text())[0]
+    direct = infer(r2.video, 'a red thing')[0]
     assert pred['pred_relevant_windows'] == direct['pred_relevant_windows']
+    assert pred['pred_saliency_scores'] == direct['pred_saliency_scores']
 
 
-def test_demo_errors(files, capsys):
-    tool = _load_tool()
+def test_groundnlq_demo_on_a_feature_file(tool, gnlq, tmp_path, capsys):
+    video = gnlq.feats / f'{gnlq.vids[0]}.npy'
+    queries = ['where did i put the cup?', 'what did i cut']
+    rc = tool.main(
+        _args(
+            gnlq,
+            video,
+            '--out-plot',
+            tmp_path / 'g.png',
+            '--out-json',
+            tmp_path / 'g.json',
+            queries=queries))
+    assert rc == 0
+    preds = json.loads((tmp_path / 'g.json').read_text())
+    infer = MomentRetrievalInferencer(
+        gnlq.cfg, gnlq.ckpt, clip_checkpoint=gnlq.clip)
+    for pred, direct in zip(preds, infer(video, queries)):
+        assert pred == direct  # moments only: no saliency
+        assert 'pred_saliency_scores' not in pred and pred['vid'] == \
+            gnlq.vids[0]
+        assert 0 < len(pred['pred_relevant_windows']) <= 5
+    for name in ('g_q0.png', 'g_q1.png'):
+        assert (tmp_path / name).read_bytes()[:8] == PNG
+    printed = capsys.readouterr().out
+    assert f"query 0: {queries[0]!r} ({preds[0]['duration']:.1f} s)" in \
+        printed
+    # a video file needs the video backbones, which are not shipped
+    (tmp_path / 'clip.mp4').write_bytes(b'')
+    assert tool.main(_args(gnlq, tmp_path / 'clip.mp4')) == 1
+    assert 'cannot be computed here' in capsys.readouterr().err
+
+
+def test_demo_errors(tool, r2, capsys):
     with pytest.raises(SystemExit):  # --gt with two queries
-        tool.main(_args(files, '--gt', '2', '4'))
+        tool.main(_args(r2, r2.video, '--gt', '2', '4'))
     assert '--gt belongs to one query' in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        tool.main(_args(files, '--gt', '2', '4', '6', queries=['q']))
+        tool.main(_args(r2, r2.video, '--gt', '2', '4', '6', queries=['q']))
     assert 'START END pairs' in capsys.readouterr().err
-    (files / 'bad.mp4').write_bytes(b'garbage' * 50)
-    assert tool.main(_args(files, video='bad.mp4')) == 1
+    bad = r2.video.with_name('bad.mp4')
+    bad.write_bytes(b'garbage' * 50)
+    assert tool.main(_args(r2, bad)) == 1
     err = capsys.readouterr().err
     assert 'cannot decode video' in err and 'bad.mp4' in err
-    assert tool.main(_args(files, queries=[' '])) == 1
+    assert tool.main(_args(r2, r2.video, queries=[' '])) == 1
     assert 'query 0 is empty' in capsys.readouterr().err
 
 

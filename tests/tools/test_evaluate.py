@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import pickle
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,7 +11,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-from vtg_plugins.testing import eval_oracles as O
+# the official evaluators written as loops (test code, beside the tests)
+_ORACLES = importlib.util.spec_from_file_location(
+    'evaluation_oracles', REPO / 'tests' / 'evaluation' / 'oracles.py')
+O = importlib.util.module_from_spec(_ORACLES)
+_ORACLES.loader.exec_module(O)
 
 
 def _load_tool():
@@ -38,7 +43,7 @@ def _run(tool, capsys, *argv):
 
 
 def test_qvhighlights_and_ego4d_as_commands(tmp_path, run_cmd, repo):
-    sub, gt = O.make_qvh(40, seed=7)
+    sub, gt = O.random_qvhighlights(40, seed=7)
     pred = _write_jsonl(tmp_path / 'sub.jsonl', sub)
     gtf = _write_jsonl(tmp_path / 'gt.jsonl', gt)
     out = tmp_path / 'res.json'
@@ -48,9 +53,9 @@ def test_qvhighlights_and_ego4d_as_commands(tmp_path, run_cmd, repo):
     ],
                    cwd=repo)
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert res == O.eval_submission(sub, gt, r2=True)
+    assert res == O.qvhighlights_metrics(sub, gt, r2=True)
     assert json.loads(out.read_text()) == res
-    results, nlq = O.make_ego4d(30, seed=1)
+    results, nlq = O.random_ego4d_nlq(30, seed=1)
     (tmp_path / 'p.json').write_text(
         json.dumps(
             dict(
@@ -64,7 +69,7 @@ def test_qvhighlights_and_ego4d_as_commands(tmp_path, run_cmd, repo):
     ],
                    cwd=repo)
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    recall, miou = O.ego4d(results, nlq)
+    recall, miou = O.ego4d_nlq_recalls(results, nlq)
     assert res['R@1_IoU0.3'] == 100 * recall[0, 0]
     assert res['R@5_IoU0.5'] == 100 * recall[1, 2]
     assert res['mIoU'] == 100 * miou
@@ -132,8 +137,8 @@ def test_youtube_tvsum_retrieval_qa_mc_crosstask(tool, capsys, tmp_path):
     res = _run(tool, capsys, 'retrieval', '--pred', tmp_path / 'f.npz')[1]
     sim = (t / np.linalg.norm(t, axis=1, keepdims=True)) @ \
         (v / np.linalg.norm(v, axis=1, keepdims=True)).T
-    assert res['t2v_R1'] == O.retrieval(sim)[0]
-    assert res['v2t_MeanR'] == O.retrieval(sim.T)[5]
+    assert res['t2v_R1'] == O.retrieval_recalls_and_ranks(sim)[0]
+    assert res['v2t_MeanR'] == O.retrieval_recalls_and_ranks(sim.T)[5]
     (tmp_path / 'qp.json').write_text(
         json.dumps(
             [dict(question_id=1, answer=0),
@@ -162,3 +167,47 @@ def test_youtube_tvsum_retrieval_qa_mc_crosstask(tool, capsys, tmp_path):
     res = _run(tool, capsys, 'crosstask', '--pred', tmp_path / 'ct.pkl',
                '--gt', csvs)[1]
     assert res == {'t': 0.5, 'recall': 0.5}  # step 2 annotated at frame 3
+
+
+def test_cli_loads_numpy_and_the_functional_layer_only(tmp_path, repo):
+    # scoring files offline must not pay for torch / mmengine / DeepSpeed
+    sub = [
+        dict(
+            qid=0,
+            query='q',
+            vid='v',
+            pred_relevant_windows=[[0, 4, .9], [10, 20, .3]],
+            pred_saliency_scores=[.9, .8] + [.1] * 13)
+    ]
+    gt = [
+        dict(
+            qid=0,
+            query='q',
+            vid='v',
+            duration=30,
+            relevant_windows=[[0, 4]],
+            relevant_clip_ids=[0, 1],
+            saliency_scores=[[4, 4, 4], [2, 3, 4]])
+    ]
+    proc = subprocess.run([
+        sys.executable, '-X', 'importtime', 'tools/evaluate.py',
+        'qvhighlights', '--pred',
+        _write_jsonl(tmp_path / 's.jsonl', sub), '--gt',
+        _write_jsonl(tmp_path / 'g.jsonl', gt)
+    ],
+                          cwd=repo,
+                          capture_output=True,
+                          text=True,
+                          check=True)
+    imported = {
+        line.rsplit('|', 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith('import time:')
+    }
+    assert {'numpy', 'vtg_plugins.evaluation.functional'} <= imported
+    heavy = {'torch', 'mmengine', 'mmaction', 'mmcv', 'deepspeed',
+             'transformers'}
+    assert sorted(m for m in imported if m.split('.')[0] in heavy) == []
+    res = json.loads(proc.stdout)
+    assert res['MR-full-R1@0.5'] == 100.0
+    assert res['HL-min-VeryGood-Hit1'] == 100.0

@@ -1,5 +1,6 @@
 """End to end: tools/data/extract_frames.py and extract_feat.py on tiny
-videos written with PyAV and a random-init tiny CLIP."""
+videos written with PyAV and a random-init tiny CLIP, with flags or with the
+recipe and stores a config's datasets state."""
 import importlib.util
 import json
 import sys
@@ -9,11 +10,18 @@ import numpy as np
 import pytest
 import torch
 
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
 from vtg_plugins.datasets.feature_stores import (DirectoryStore, LMDBStore,
                                                  PackedStore)
+from vtg_plugins.registry import DATASETS
 from vtg_plugins.testing import feature_pipeline as H
+from vtg_plugins.testing.configs import write_config
 
 REPO = Path(__file__).resolve().parents[2]
+QVH = REPO / 'configs' / 'r2_tuning' / \
+    'r2_tuning_clip-b32_1xb128-30e_qvhighlights.py'
 
 
 def _load(name, path):
@@ -119,6 +127,78 @@ def test_frames_then_features_dir_store(data, capsys):
                   if p.name.startswith('clip_b32')) == [
                       'clip_b32_txt_k2', 'clip_b32_vid_k2'
                   ]
+
+
+def _qvh_config(root, clip_len=2.0):
+    """The official QVHighlights config, its datasets on ``root`` with a
+    recipe of the tiny CLIP's last 2 blocks at ``1 / clip_len`` fps and
+    normalized annotations."""
+    ds = dict(
+        data_root=f'{root}/',
+        ann_file='ann.jsonl',
+        ann_format='normalized',
+        ann_kwargs=dict(_delete_=True),  # the format has no options
+        recipe=dict(
+            layers=[2, 3],
+            clip_len=clip_len,
+            dtype='float16',
+            model_cfg=H.TINY_CLIP))
+    return write_config(
+        root / f'qvh_{clip_len}.py', QVH,
+        f'train_dataloader = dict(dataset=dict(dataset={ds!r}))\n'
+        f'val_dataloader = dict(dataset={ds!r})')
+
+
+def test_recipe_and_stores_from_a_config(data, capsys):
+    """``--config``: k, dtype, the CLIP config, the official store names
+    and backend, the annotation format come from the config's datasets."""
+    assert FRAMES.main([str(data / 'videos'), '--workers', '1']) == 0
+    frame_dir = data / 'frames_224_0.5fps'
+    cfg = _qvh_config(data)
+    assert FEAT.main([
+        str(data / 'ann.jsonl'),
+        str(frame_dir), '--config',
+        str(cfg), '--checkpoint',
+        str(data / 'clip.pt'), '--workers', '0'
+    ]) == 0
+    vid_store = DirectoryStore(data / 'clip_b32_vid_k4')  # config's names
+    txt_store = DirectoryStore(data / 'clip_b32_txt_k4')
+    assert _feat(data, frame_dir, '--out-dir', data / 'flags') == 0
+    for store, flags in ((vid_store, 'clip_b32_vid_k2'), (txt_store,
+                                                          'clip_b32_txt_k2')):
+        ref = DirectoryStore(data / 'flags' / flags)
+        assert sorted(store.keys()) == sorted(ref.keys())
+        for key in ref.keys():
+            np.testing.assert_array_equal(store[key], ref[key])
+        assert store.meta == ref.meta
+    assert vid_store.meta['layers'] == [2, 3]
+    # the config's datasets accept the stores (their recipe check)
+    init_default_scope('vtg_plugins')
+    ds_cfg = Config.fromfile(str(cfg)).val_dataloader.dataset
+    ds = DATASETS.build(dict(ds_cfg, pipeline=[]))
+    assert len(ds) == len(QUERIES)
+    # a config at another rate: the frames' run is refused before any work
+    capsys.readouterr()
+    with pytest.raises(
+            ValueError, match='clip_len: store has 2.0, expected 1.0'):
+        FEAT.main([
+            str(data / 'ann.jsonl'),
+            str(frame_dir), '--config',
+            str(_qvh_config(data, clip_len=1.0)), '--checkpoint',
+            str(data / 'clip.pt'), '--out-dir',
+            str(data / 'other')
+        ])
+    assert not (data / 'other').exists()
+    # ... while the videos are decoded at the config's rate
+    assert FEAT.main([
+        str(data / 'ann.jsonl'),
+        str(data / 'videos'), '--config',
+        str(_qvh_config(data, clip_len=1.0)), '--checkpoint',
+        str(data / 'clip.pt'), '--out-dir',
+        str(data / 'one_fps'), '--workers', '0'
+    ]) == 0
+    one_fps = DirectoryStore(data / 'one_fps' / 'clip_b32_vid_k2')
+    assert one_fps.meta['fps'] == 1.0 and one_fps['v1'].shape[0] == 6
 
 
 def _tokenizer():

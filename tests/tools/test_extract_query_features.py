@@ -1,7 +1,9 @@
-"""End to end: GroundNLQ query features with tools/data/extract_feat.py
-(``--queries-only --text-style groundnlq``) from official Ego4D NLQ jsons,
+"""End to end: query features alone with tools/data/extract_feat.py
+(``--queries-only``), in the recipe the tiny GroundNLQ config states
+(``query_recipe``: ``between_sot_eot_ln_final_max30`` + canonical question;
+its ``recipe``'s ``clip_len``) or in flags, from official Ego4D NLQ jsons and
 a random-init tiny CLIP, read back by the official reader rule and by the
-tiny GroundNLQ config's datasets and model."""
+config's datasets and model."""
 import importlib.util
 import io
 import json
@@ -19,10 +21,12 @@ from open_clip.tokenizer import SimpleTokenizer
 
 from vtg_plugins.datasets import load_ego4d_nlq_json
 from vtg_plugins.datasets.feature_stores import DirectoryStore, LMDBStore
-from vtg_plugins.datasets.text_normalizers import canonical_question
+from vtg_plugins.features.text_normalizers import canonical_question
 from vtg_plugins.registry import DATASETS, MODELS
 from vtg_plugins.testing import feature_pipeline as H
 from vtg_plugins.testing import make_ego4d_nlq
+
+LN_FINAL = 'between_sot_eot_ln_final_max30'
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = (
@@ -49,10 +53,11 @@ def nlq(tmp_path_factory):
     return data
 
 
-def _run(data, anns, *extra):
+def _run(data, anns, *extra, config=CONFIG):
+    """Queries only, in the recipe of ``config`` (None: flags only)."""
     return FEAT.main([
-        *map(str, anns), '--queries-only', '--text-style', 'groundnlq',
-        '--checkpoint',
+        *map(str, anns), '--queries-only',
+        *(['--config', str(config)] if config else []), '--checkpoint',
         str(data.root / 'clip.pt'), '--model-config',
         str(data.root / 'tiny.json'), *map(str, extra)
     ])
@@ -72,8 +77,8 @@ def _official(model, text):
 def test_queries_only_lmdb_read_by_groundnlq_config(nlq, capsys):
     anns = [nlq.extra['nlq_train'], nlq.extra['nlq_val']]
     store = nlq.root / 'lmdb' / 'clip_text'
-    assert _run(nlq, anns, '--ann-format', 'ego4d_nlq_json', '--query-store',
-                store, '--fps', '30/16.043') == 0
+    # the config gives the recipe, the LMDB backend and the nested format
+    assert _run(nlq, anns, '--query-store', store, '--compress') == 0
     assert 'done: 8 queries' in capsys.readouterr().out
     records = [r for a in anns for r in load_ego4d_nlq_json(a)]
     model = H.save_tiny_checkpoint(nlq.root / 'same.pt')
@@ -92,7 +97,7 @@ def test_queries_only_lmdb_read_by_groundnlq_config(nlq, capsys):
     env.close()
     meta = LMDBStore(store).meta
     assert (meta['text_tokens'],
-            meta['text_normalizer']) == ('groundnlq', 'canonical_question')
+            meta['text_normalizer']) == (LN_FINAL, 'canonical_question')
     assert (meta['layout'], meta['layers'], meta['dtype']) == ('[L, C]', [3],
                                                                'float32')
     assert meta['clip_len'] == pytest.approx(16.043 / 30, rel=1e-12)
@@ -121,13 +126,33 @@ def test_queries_only_lmdb_read_by_groundnlq_config(nlq, capsys):
     losses = gnlq(**gnlq.data_preprocessor(batch, True), mode='loss')
     assert torch.isfinite(losses['loss_cls'] + losses['loss_reg'])
 
-    # complete: nothing to do; another text recipe is refused
-    assert _run(nlq, anns, '--ann-format', 'ego4d_nlq_json', '--query-store',
-                store, '--fps', '30/16.043') == 0
+    # complete: nothing to do; the same recipe in flags is the same store
+    assert _run(nlq, anns, '--query-store', store, '--compress') == 0
     assert 'complete (8 queries)' in capsys.readouterr().out
+    assert _run(
+        nlq,
+        anns,
+        '--query-store',
+        store,
+        '--text-tokens',
+        LN_FINAL,
+        '--k',
+        '1',
+        '--dtype',
+        'float32',
+        '--text-normalizer',
+        'canonical_question',
+        '--fps',
+        '30/16.043',
+        '--backend',
+        'lmdb',
+        '--ann-format',
+        'ego4d_nlq_json',
+        config=None) == 0
+    assert 'complete (8 queries)' in capsys.readouterr().out
+    # another text recipe (a flag overrides the config's) is refused
     with pytest.raises(ValueError, match='text_normalizer: store has'):
-        _run(nlq, anns, '--ann-format', 'ego4d_nlq_json', '--query-store',
-             store, '--fps', '30/16.043', '--text-normalizer', 'none')
+        _run(nlq, anns, '--query-store', store, '--text-normalizer', 'none')
 
 
 def _write_jsonl(path, rows):
@@ -149,24 +174,58 @@ def test_normalized_queries_cut_and_conflicts(nlq, tmp_path, capsys):
                                             ('q2', long)])
     b = _write_jsonl(tmp_path / 'b.jsonl', [('q1', 'Where is it?'),
                                             ('q3', 'a cup.')])
-    # several files, a qid repeated with the same text, dir backend
-    assert _run(nlq, [a, b], '--backend', 'dir', '--out-dir', tmp_path) == 0
+    # several files, a qid repeated with the same text, dir backend; the
+    # store is named by its recipe
+    assert _run(nlq, [a, b], '--backend', 'dir', '--out-dir', tmp_path,
+                '--ann-format', 'normalized') == 0
     assert '1 queries have more than 30 BPE tokens' in capsys.readouterr().out
-    store = DirectoryStore(tmp_path / 'clip_b32_txt_groundnlq')
+    store = DirectoryStore(tmp_path /
+                           f'clip_b32_txt_k1_{LN_FINAL}_canonical_question')
     assert sorted(store.keys()) == ['q1', 'q2', 'q3']
     # 'where is it?' / 'a cup?' (normalized) / 30 kept of the long one
     assert [store[q].shape for q in ('q1', 'q2', 'q3')] == [(4, 32), (30, 32),
                                                             (3, 32)]
-    assert 'fps' not in store.meta  # no --fps: no frame fields
+    assert store.meta['clip_len'] == pytest.approx(16.043 / 30)  # config's
+    assert store.meta['layout'] == '[L, C]' and 'crop' not in store.meta
+    # flags only: no rate, no frame fields; compressed .npz files
+    assert _run(
+        nlq, [a],
+        '--text-tokens',
+        LN_FINAL,
+        '--k',
+        '1',
+        '--out-dir',
+        tmp_path / 'flags',
+        '--compress',
+        config=None) == 0
+    flags = DirectoryStore(tmp_path / 'flags' / f'clip_b32_txt_k1_{LN_FINAL}')
+    assert 'fps' not in flags.meta and flags.meta['text_normalizer'] is None
+    assert flags.path_of('q1').suffix == '.npz'
+    assert flags['q1'].dtype == np.float16 and flags['q1'].shape == (4, 32)
     # the same qid with another text: error naming both files
     c = _write_jsonl(tmp_path / 'c.jsonl', [('q3', 'a knife')])
     with pytest.raises(
             ValueError,
             match="'q3' is 'a cup.' in .*b.jsonl but "
             "'a knife' in .*c.jsonl"):
-        _run(nlq, [a, b, c], '--out-dir', tmp_path / 'x')
+        _run(nlq, [a, b, c], '--out-dir', tmp_path / 'x', '--ann-format',
+             'normalized')
     with pytest.raises(ValueError, match='k must be 1, got 2'):
-        _run(nlq, [a], '--k', '2', '--out-dir', tmp_path / 'x')
+        _run(nlq, [a], '--k', '2', '--out-dir', tmp_path / 'x', '--ann-format',
+             'normalized')
+    # the video store of the config is not CLIP-made with these blocks
+    with pytest.raises(
+            ValueError,
+            match=r"differs from the video recipe on \['dtype', 'k'\]"):
+        FEAT.main([
+            str(a),
+            str(tmp_path), '--config',
+            str(CONFIG), '--checkpoint',
+            str(nlq.root / 'clip.pt'), '--ann-format', 'normalized'
+        ])
+    with pytest.raises(ValueError, match='compression applies to'):
+        _run(nlq, [a], '--backend', 'packed', '--compress', '--out-dir',
+             tmp_path / 'x', '--ann-format', 'normalized')
     with pytest.raises(SystemExit):  # SRC is required without it
         FEAT.main([str(a), '--checkpoint', str(nlq.root / 'clip.pt')])
     assert 'give the annotation file(s) and SRC' in capsys.readouterr().err

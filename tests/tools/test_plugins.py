@@ -3,7 +3,6 @@ a project installed on its own next to vtg_plugins."""
 import shutil
 import sys
 
-from vtg_plugins.testing.configs import write_config
 from vtg_plugins.utils import list_projects
 
 # Makes every vtg_* package except vtg_plugins and the allowed project
@@ -50,34 +49,50 @@ def test_mim_train_and_test_from_outside_the_repo(tmp_path, run_cmd,
     assert read_metrics(out)['toy/num_samples'] == 11
 
 
-def test_project_installed_alone_trains_from_custom_imports(
-        tmp_path, repo, smoke_config, run_cmd):
+def test_example_project_installed_alone_trains_through_mim(
+        tmp_path, repo, run_cmd):
     site = tmp_path / 'site'
     # build from a copy: setuptools writes build/ into the source tree
-    src = tmp_path / 'toy_project'
-    shutil.copytree(repo / 'tests' / 'data' / 'toy_project', src)
+    src = tmp_path / 'example_project'
+    shutil.copytree(repo / 'projects' / 'example_project', src,
+                    ignore=shutil.ignore_patterns('*.egg-info', 'build',
+                                                  '__pycache__'))
     run_cmd([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps',
              '--no-build-isolation', '--target', site, src])
-    assert (site / 'vtg_toy' / '__init__.py').exists()
+    package = site / 'vtg_example_project'
+    # the shipped annotations are package data of the distribution
+    assert (package / 'datasets' / 'annotations' /
+            'example_moments_train.jsonl').is_file()
+    # and it announces itself in the entry-point group of the projects
+    dist_info, = site.glob('vtg_example_project-*.dist-info')
+    entry_points = (dist_info / 'entry_points.txt').read_text()
+    assert '[vtg_plugins.projects]' in entry_points
+    assert 'example_project = vtg_example_project' in entry_points
     hooks = tmp_path / 'hooks'
     hooks.mkdir()
     (hooks / 'sitecustomize.py').write_text(
-        BLOCKER.format(allowed={'vtg_plugins', 'vtg_toy'}))
+        BLOCKER.format(allowed={'vtg_plugins', 'vtg_example_project'}))
     env = dict(PYTHONPATH=f'{hooks}:{site}')
-    # the other projects are really gone in this environment
+    # the other projects are really gone in this environment, and the
+    # example project comes from the --target install
     proc = run_cmd([sys.executable, '-c', 'import vtg_r2_tuning'], env=env,
                    check=False)
     assert 'vtg_r2_tuning is not installed here' in proc.stdout
-    cfg = write_config(
-        tmp_path / 'plugin_cfg.py', smoke_config,
-        "custom_imports = dict(_delete_=True, imports=['vtg_toy'], "
-        "allow_failed_imports=False)\n"
-        "model = dict(type='ToyPluginRegressor')\n"
-        "train_cfg = dict(max_epochs=1)")
-    proc = run_cmd([sys.executable, repo / 'tools' / 'train.py', cfg,
-                    '--work-dir', tmp_path / 'wd'], cwd=tmp_path, env=env)
-    assert "type='ToyPluginRegressor'" in proc.stdout
-    assert (tmp_path / 'wd' / 'epoch_1.pth').exists()
+    proc = run_cmd([sys.executable, '-c', 'import vtg_example_project; '
+                    'print(vtg_example_project.__file__)'], env=env)
+    assert proc.stdout.strip() == str(package / '__init__.py')
+    # the config's custom_imports load the project; mim finds the config
+    # through vtg_plugins/.mim/configs
+    config = ('configs/example_project/'
+              'example_project_mlp_1xb4-6e_example-moments.py')
+    wd = tmp_path / 'wd'
+    out = run_cmd(['mim', 'train', 'vtg_plugins', config, '--work-dir', wd,
+                   '--cfg-options', 'train_cfg.max_epochs=2'],
+                  cwd=tmp_path, env=env).stdout
+    assert 'Training finished successfully' in out
+    assert "type='ExampleMomentModel'" in out
+    assert 'example/mIoU' in out
+    assert (wd / 'epoch_2.pth').exists()
     out = run_cmd([sys.executable, '-m', 'vtg_plugins', 'info'],
                   env=env).stdout
-    assert 'toy (vtg-toy 0.0.1)' in out
+    assert 'example_project (vtg-example_project 0.1.0)' in out

@@ -101,3 +101,16 @@ def test_help_lists_installed_projects(repo, run_cmd):
     from vtg_plugins.utils import list_projects
     for name in list_projects():
         assert name in proc.stdout
+
+
+def test_cpu_model_wrapper_has_no_device_ids():
+    cfg = launch.cpu_model_wrapper_cfg(dict(find_unused_parameters=True))
+    assert cfg == dict(
+        type='MMDistributedDataParallel',
+        device_ids=None,
+        find_unused_parameters=True)
+
+
+def test_cpu_distributed_names_an_unknown_launcher():
+    with pytest.raises(ValueError, match="unknown launcher 'lsf'"):
+        launch.init_cpu_distributed('lsf')

@@ -1,78 +1,76 @@
 """Extract CLIP video and query features into feature stores.
 
     python tools/data/extract_feat.py ANN [ANN ...] SRC --checkpoint CLIP.pt \
-        [--arch ViT-B/32] [--k 4] [--backend dir|lmdb|packed] \
-        [--out-dir DIR] [--ann-format normalized|qvhighlights|...]
+        [--config CONFIG [--split train|val|test]] [--arch ViT-B/32] [--k 4] \
+        [--backend dir|lmdb|packed] [--out-dir DIR] [--ann-format FORMAT]
     python tools/data/extract_feat.py ANN [ANN ...] --queries-only \
-        --text-style groundnlq --checkpoint ViT-B-32.pt \
-        --ann-format ego4d_nlq_json --query-store QUERY_LMDB
+        --config CONFIG --checkpoint CLIP.pt [--compress]
 
-``SRC`` is a frame directory made by ``tools/data/extract_frames.py``
-(``{vid}.npy`` = ``uint8 [T, 3, S, S]``) or a directory of video files, which
-are decoded with the same recipe on the fly. For every video of ``ANN`` the
-video store gets ``[T, k, P, Cv]`` (the last k visual blocks, all tokens of
-every frame) and for every query the query store gets ``[L, k, Cq]`` (tokens
-SOT…EOT of the last k text blocks), fp16 — the cache of the official
-R²-Tuning ``tools/extract_feat.py`` (yeliudev/R2-Tuning). The stores default
-to ``clip_{b32,b16,l14,l14_336px}_{vid,txt}_k{k}`` in ``--out-dir`` (default:
-beside ``SRC``), so ``--backend dir`` gives exactly the official layout
-``clip_b32_vid_k4/{vid}.npy``. Each store carries its recipe in
-``meta.json`` (backbone, CLIP weights hash, layers, fps / clip length, crop,
-dtype, layout).
+``SRC`` is a frame directory of ``tools/data/extract_frames.py``
+(``{vid}.npy`` = ``uint8 [T, 3, S, S]``) or a directory of video files,
+decoded with the same recipe on the fly. The video store gets
+``[T, k, P, Cv]`` per video (the last k visual blocks, all tokens of every
+frame), the query store the features of the query-token recipe
+(``--text-tokens``, :mod:`vtg_plugins.features.query_tokens`; default
+``sot_eot_last_k``: ``[L, k, Cq]``, tokens SOT…EOT of the last k text
+blocks) per query, after the text normalizer; the defaults make the cache
+of the official R²-Tuning ``tools/extract_feat.py`` (yeliudev/R2-Tuning).
 
-Resumable: an interrupted run continues from ``STORE.partial``; a finished
-store that lacks some keys (e.g. after failures) is reopened and completed;
-a store made with another recipe is refused (``--overwrite`` rebuilds it).
-A query longer than the CLIP text context stops the run before any work,
-naming the query ids (``--truncate-queries`` cuts them as the official tool
-does). A video that cannot be decoded is reported and skipped; the run then
-lists the failures and exits with status 1.
+The recipe: the ``FeatureRecipe`` defaults, then (``--config``) what the
+datasets of ``--split`` state -- their ``recipe`` (``layers`` give k,
+``clip_len`` or ``ann_kwargs.clip_len`` the rate), the config's
+``query_recipe`` for the query store, their stores and annotation format
+-- then the flags. A store the config would refuse is not made. Without a
+config the stores are named by their recipe, ``clip_{b32,...}_{vid,txt}_k{k}``
+for the default query-token recipe (with ``--backend dir`` exactly the
+official ``clip_b32_vid_k4/{vid}.npy``), in ``--out-dir`` (default: beside
+``SRC``, or the first ``ANN``). Each store's ``meta.json`` holds its recipe.
 
-``--text-style groundnlq`` writes GroundNLQ's query features instead
-(houzhijian/CONE ``feature_extraction/ego4d_clip_token_extractor.py``, the
-extractor houzhijian/GroundNLQ refers to): each query made canonical
-(``--text-normalizer``, default ``canonical_question``), at most 30 BPE
-tokens, the last text block after ``ln_final``, tokens between SOT and EOT
-→ ``[L, 512]`` float32 for ViT-B/32, by default into an LMDB of npz values
-``token_features`` keyed by qid (``'{annotation_uid}_{query_idx}'`` for the
-official ``nlq_{split}.json``, ``--ann-format ego4d_nlq_json``), GroundNLQ's
-layout. ``--queries-only`` skips the video store (GroundNLQ's video features
-are InternVideo + EgoVLP); its ``--fps`` (e.g. ``30/16.043``) only records
-the rate of the video features the queries are paired with in the store's
-``meta.json``, for configs that check ``clip_len`` on both stores. Several
-annotation files (e.g. all splits) go into one store.
+Resumable: a run continues from ``STORE.partial``; a finished store lacking
+keys is reopened and completed; a store of another recipe is refused
+(``--overwrite`` rebuilds it). A query the query-token recipe cannot encode
+(e.g. longer than the text context; ``--truncate-queries`` cuts those) stops
+the run before any work, naming its id. Videos that cannot be decoded are
+reported and skipped, and the run exits with status 1.
+
+``--queries-only`` skips the video store (video features of other
+backbones); the rate (``--fps``, e.g. ``30/16.043``, or the config's) is
+then recorded in the query store's ``meta.json`` for configs that check
+``clip_len`` on both stores. ``--compress`` writes ``np.savez_compressed``
+values (LMDB; ``.npz`` files with ``dir``). Several annotation files (e.g.
+all splits) go into one store.
 """
 import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
+from mmengine.config import Config
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader
 
-from vtg_plugins.apis.extraction import (FrameSources, init_worker,
-                                         open_writer, resolve_source,
-                                         writer_kwargs)
-from vtg_plugins.apis.features import FeatureExtractor, FeatureRecipe
-from vtg_plugins.apis.frames import DECODERS
-from vtg_plugins.datasets import (load_ego4d_nlq_json,
-                                  load_grounding_annotations)
+from vtg_plugins.datasets import load_grounding_annotations
 from vtg_plugins.datasets.feature_stores import BACKENDS
-from vtg_plugins.models.clip_encoder import (CLIP_ARCHS, GROUNDNLQ_MAX_BPE,
-                                             TEXT_TOKEN_STYLES, canonical_arch)
+from vtg_plugins.features import CLIP_ARCHS, FeatureRecipe, canonical_arch
+from vtg_plugins.features.config_recipes import run_recipe, stated_features
+from vtg_plugins.features.extractor import FeatureExtractor
+from vtg_plugins.features.frames import DECODERS
+from vtg_plugins.features.store_writing import (FrameSources,
+                                                default_store_name,
+                                                init_worker, open_writer,
+                                                resolve_source, writer_kwargs)
 
-#: defaults of each --text-style (official R²-Tuning / GroundNLQ stores)
-STYLE_DEFAULTS = {
-    'sot_eot_last_k':
-    dict(k=4, dtype='float16', text_normalizer=None, backend='dir'),
-    'groundnlq':
-    dict(
-        k=1,
-        dtype='float32',
-        text_normalizer='canonical_question',
-        backend='lmdb'),
+#: recipe flag -> the FeatureRecipe field (or ``model_cfg``) it overrides
+RECIPE_FLAGS = {
+    'arch': 'backbone',
+    'k': 'k',
+    'dtype': 'dtype',
+    'fps': 'fps',
+    'text_tokens': 'text_tokens',
+    'text_normalizer': 'text_normalizer',
+    'model_config': 'model_cfg',
 }
 
 
@@ -90,8 +88,7 @@ def _rate(text: str) -> float:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Extract CLIP features: last-k layers (R²-Tuning cache) '
-        "or GroundNLQ's query tokens.",
+        description='Extract CLIP video and query features into stores.',
         usage='%(prog)s ANN [ANN ...] SRC [options]\n'
         '       %(prog)s ANN [ANN ...] --queries-only [options]')
     parser.add_argument(
@@ -105,44 +102,38 @@ def parse_args(argv=None):
         action='store_true',
         help='write only the query store (no SRC)')
     parser.add_argument(
-        '--text-style',
-        default='sot_eot_last_k',
-        choices=TEXT_TOKEN_STYLES,
-        help="query features: 'sot_eot_last_k' (R²-Tuning: SOT…EOT of the "
-        "last k blocks) or 'groundnlq' (last block after ln_final, no "
-        'SOT/EOT, <= 30 BPE tokens)')
+        '--config',
+        help="a config whose datasets' recipe, stores and annotation format "
+        'this run follows (flags override)')
     parser.add_argument(
-        '--text-normalizer',
-        help="registered query normalizer ('none': as written; default: "
-        "none, 'canonical_question' for groundnlq)")
-    parser.add_argument(
-        '--dtype',
-        choices=('float16', 'float32'),
-        help='storage dtype (default float16; float32 for groundnlq)')
+        '--split',
+        default='train',
+        choices=('train', 'val', 'test'),
+        help='the dataloader of --config whose datasets are read (train)')
     parser.add_argument(
         '--checkpoint',
         required=True,
         help='local CLIP weights (OpenAI .pt, open_clip checkpoint or state '
         'dict); nothing is downloaded')
+    # recipe flags: None = not given (the config's or the default value)
     parser.add_argument(
         '--arch',
-        default='ViT-B/32',
-        choices=sorted(CLIP_ARCHS) + ['ViT-L/14-336'])
+        choices=sorted(CLIP_ARCHS) + ['ViT-L/14-336'],
+        help='CLIP architecture (default ViT-B/32)')
     parser.add_argument(
-        '--k',
-        type=int,
-        help='last CLIP blocks kept (default 4; 1 for groundnlq)')
+        '--k', type=int, help='last CLIP blocks kept (default 4)')
     parser.add_argument(
-        '--ann-format',
-        default='normalized',
-        help="annotation format: 'normalized', 'ego4d_nlq_json' (official "
-        "nested nlq_{split}.json) or an official one (e.g. 'qvhighlights', "
-        "'ego4d_nlq_jsonl')")
+        '--dtype',
+        choices=('float16', 'float32'),
+        help='storage dtype (default float16)')
     parser.add_argument(
-        '--src-type',
-        default='auto',
-        choices=('auto', 'frames', 'videos'),
-        help='auto: frames if SRC holds .npy files, else videos')
+        '--text-tokens',
+        help='registered query-token recipe (default sot_eot_last_k: SOT…EOT '
+        'of the last k blocks; between_sot_eot_ln_final_max30: last block '
+        'after ln_final, no SOT/EOT, <= 30 BPE tokens, k=1)')
+    parser.add_argument(
+        '--text-normalizer',
+        help="registered query normalizer ('none': as written, the default)")
     parser.add_argument(
         '--fps',
         type=_rate,
@@ -151,20 +142,34 @@ def parse_args(argv=None):
         'of the paired video features, recorded in meta.json (a fraction '
         'like 30/16.043 is accepted)')
     parser.add_argument(
-        '--backend',
-        choices=sorted(BACKENDS),
-        help='feature-store backend (default: dir = official R²-Tuning .npy '
-        'layout; lmdb = official GroundNLQ layout for groundnlq)')
-    parser.add_argument(
-        '--out-dir',
-        help='store directory (default: beside SRC, or the first ANN with '
-        '--queries-only)')
-    parser.add_argument('--video-store', help='video store path')
-    parser.add_argument('--query-store', help='query store path')
-    parser.add_argument(
         '--model-config',
         help='open_clip model-config JSON replacing the built-in one of '
         '--arch (custom widths, tests)')
+    parser.add_argument(
+        '--ann-format',
+        help="annotation format (default: the config's, else 'normalized'): "
+        "'normalized', 'ego4d_nlq_json' (official nested nlq_{split}.json) "
+        "or an official one (e.g. 'qvhighlights', 'ego4d_nlq_jsonl')")
+    parser.add_argument(
+        '--src-type',
+        default='auto',
+        choices=('auto', 'frames', 'videos'),
+        help='auto: frames if SRC holds .npy files, else videos')
+    parser.add_argument(
+        '--backend',
+        choices=sorted(BACKENDS),
+        help="feature-store backend (default: the config's stores, else dir "
+        '= the official R²-Tuning .npy layout)')
+    parser.add_argument(
+        '--compress',
+        action='store_true',
+        help='np.savez_compressed values (lmdb; .npz files with dir)')
+    parser.add_argument(
+        '--out-dir',
+        help="store directory, stores named by their recipe (default: the "
+        "config's stores, else beside SRC or the first ANN)")
+    parser.add_argument('--video-store', help='video store path')
+    parser.add_argument('--query-store', help='query store path')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument(
@@ -200,25 +205,41 @@ def parse_args(argv=None):
                      '--queries-only')
     else:
         args.anns, args.src = args.paths[:-1], args.paths[-1]
-    for key, value in STYLE_DEFAULTS[args.text_style].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if args.text_normalizer == 'none':
-        args.text_normalizer = None
     return args
 
 
-def store_name(arch: str,
-               k: int,
-               modality: str,
-               text_style: str = 'sot_eot_last_k') -> str:
-    """Default store directory name: official R²-Tuning ones, e.g.
-    ``clip_b32_vid_k4``; ``clip_b32_txt_groundnlq`` for GroundNLQ queries.
-    """
-    info = canonical_arch(arch)[4:].lower().replace('/', '').replace('-', '_')
-    if modality == 'txt' and text_style == 'groundnlq':
-        return f'clip_{info}_txt_groundnlq'
-    return f'clip_{info}_{modality}_k{k}'
+def overrides(args) -> dict:
+    """The recipe flags given, as :func:`run_recipe` overrides."""
+    out = {
+        name: getattr(args, flag)
+        for flag, name in RECIPE_FLAGS.items()
+        if getattr(args, flag) is not None
+    }
+    if out.get('text_normalizer') == 'none':
+        out['text_normalizer'] = None
+    if 'model_cfg' in out:
+        with open(out['model_cfg'], encoding='utf-8') as f:
+            out['model_cfg'] = json.load(f)
+    return out
+
+
+def store_target(args, stated, recipe: FeatureRecipe,
+                 modality: str) -> Tuple[Path, str]:
+    """``(path, backend)`` of the ``modality`` store. Path:
+    ``--{video,query}-store`` > ``--out-dir`` + recipe name > the config's
+    store > beside SRC (or the first ANN) + recipe name; backend:
+    ``--backend`` > the config's store > ``dir``."""
+    spec = getattr(stated, f'{modality}_store') if stated else None
+    backend = args.backend or (spec.backend if spec else 'dir')
+    if getattr(args, f'{modality}_store'):
+        return Path(getattr(args, f'{modality}_store')), backend
+    if args.out_dir:
+        return Path(args.out_dir) / default_store_name(recipe,
+                                                       modality), backend
+    if spec is not None:
+        return Path(spec.path), backend
+    return Path(args.src or args.anns[0]).resolve().parent / \
+        default_store_name(recipe, modality), backend
 
 
 def load_queries(args) -> list:
@@ -226,12 +247,8 @@ def load_queries(args) -> list:
     have the same query there (kept once)."""
     records, seen = [], {}
     for ann in args.anns:
-        if args.ann_format == 'ego4d_nlq_json':
-            recs = load_ego4d_nlq_json(ann, window_policy='keep')
-        else:
-            recs = load_grounding_annotations(
-                ann, fmt=args.ann_format, window_policy='keep')
-        for rec in recs:
+        for rec in load_grounding_annotations(
+                ann, fmt=args.ann_format, window_policy='keep'):
             if rec.qid not in seen:
                 seen[rec.qid] = (ann, rec.query)
                 records.append(rec)
@@ -242,22 +259,22 @@ def load_queries(args) -> list:
     return records
 
 
-def extract_queries(extractor, records, root: Path, args) -> None:
-    """Query store: ``[L, k, Cq]`` (``[L, Cq]`` for groundnlq) per qid."""
-    meta = extractor.meta('query')
-    if args.queries_only and args.fps is not None:
-        meta.update(fps=args.fps, clip_len=1.0 / args.fps)
+def extract_queries(extractor, records, meta: dict, root: Path, backend: str,
+                    args) -> None:
+    """Query store: the query-token recipe's features per qid."""
     qids = [r.qid for r in records]
     queries = [r.query for r in records]
-    # validates every query (length) before anything is computed
+    # validates every query before anything is computed
     extractor.tokenize_queries(
         queries, ids=qids, truncate=args.truncate_queries)
     cut = extractor.encoder.num_cut(extractor.normalize_queries(queries))
     if cut:
-        print(f'{cut} queries have more than {GROUNDNLQ_MAX_BPE} BPE tokens: '
-              'cut to the first ones, as the official extractor does')
-    writer = open_writer(args.backend, root, meta, qids, args.overwrite,
-                         **writer_kwargs(args.backend, 'query', args.text_style))
+        print(f'{cut} queries have more than '
+              f'{extractor.encoder.query_tokens.max_bpe} BPE tokens: cut to '
+              f'the first ones, as the {extractor.recipe.text_tokens!r} '
+              'recipe does')
+    writer = open_writer(backend, root, meta, qids, args.overwrite,
+                         **writer_kwargs(backend, 'query', args.compress))
     if writer is None:
         print(f'{root}: complete ({len(qids)} queries)')
         return
@@ -277,12 +294,13 @@ def extract_queries(extractor, records, root: Path, args) -> None:
     print()
 
 
-def extract_videos(extractor, vids: List[str], kind: str,
-                   paths: Dict[str, Path], root: Path, args) -> List[str]:
+def extract_videos(extractor, vids: List[str], kind: str, paths: Dict[str,
+                                                                      Path],
+                   root: Path, backend: str, args) -> List[str]:
     """Video store: ``[T, k, P, Cv]`` per vid; returns the failures."""
-    meta = extractor.meta('video')
-    writer = open_writer(args.backend, root, meta, vids, args.overwrite,
-                         **writer_kwargs(args.backend, 'video', args.text_style))
+    writer = open_writer(backend, root, extractor.meta('video'), vids,
+                         args.overwrite,
+                         **writer_kwargs(backend, 'video', args.compress))
     if writer is None:
         print(f'{root}: complete ({len(vids)} videos)')
         return []
@@ -314,45 +332,50 @@ def extract_videos(extractor, vids: List[str], kind: str,
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    stated = stated_features(
+        Config.fromfile(args.config), args.split,
+        args.config) if args.config else None
+    args.ann_format = (
+        args.ann_format or (stated and stated.ann_format) or 'normalized')
+    run = run_recipe(stated, overrides(args), not args.queries_only)
+    kwargs = dict(run.kwargs)
+    rate = kwargs.pop('fps', None)  # the flag's, else the config's
     if args.queries_only:
         kind, paths, frame_recipe = None, {}, dict(fps=None)
     else:
         kind, paths, frame_recipe = resolve_source(args.src, args.src_type,
-                                                     args.fps)
-    model_cfg = None
-    if args.model_config:
-        with open(args.model_config, encoding='utf-8') as f:
-            model_cfg = json.load(f)
+                                                   args.fps)
+        if kind == 'videos' and rate is not None:
+            frame_recipe['fps'] = rate
+    kwargs.setdefault(
+        'crop', _image_size(kwargs.get('backbone', 'ViT-B/32'), run.model_cfg))
     records = load_queries(args)
     extractor = FeatureExtractor(
-        FeatureRecipe(
-            backbone=args.arch,
-            k=args.k,
-            **frame_recipe,
-            crop=_image_size(args.arch, model_cfg),
-            dtype=args.dtype,
-            text_tokens=args.text_style,
-            text_normalizer=args.text_normalizer),
+        FeatureRecipe(**dict(kwargs, **frame_recipe)),
         checkpoint=args.checkpoint,
         device=args.device,
-        model_cfg=model_cfg,
+        model_cfg=run.model_cfg,
         precision=args.precision,
         frame_batch=args.frame_batch,
         video_backend=args.video_backend)
-    out_dir = Path(args.out_dir) if args.out_dir else \
-        Path(args.src or args.anns[0]).resolve().parent
-    query_root = Path(
-        args.query_store
-        or out_dir / store_name(args.arch, args.k, 'txt', args.text_style))
-    extract_queries(extractor, records, query_root, args)
+    query_meta = extractor.meta('query')
+    if args.queries_only and rate is not None:
+        query_meta.update(fps=rate, clip_len=1.0 / rate)
+    metas = dict(query=query_meta)
+    if not args.queries_only:
+        metas['video'] = extractor.meta('video')
+    for modality, meta in metas.items():  # what the config would refuse
+        run.check(meta, modality)
+    query_root, backend = store_target(args, stated, extractor.recipe, 'query')
+    extract_queries(extractor, records, query_meta, query_root, backend, args)
     if args.queries_only:
         print(f'done: {len(records)} queries -> {query_root}')
         return 0
 
-    video_root = Path(args.video_store
-                      or out_dir / store_name(args.arch, args.k, 'vid'))
+    video_root, backend = store_target(args, stated, extractor.recipe, 'video')
     vids = list(dict.fromkeys(r.vid for r in records))
-    failures = extract_videos(extractor, vids, kind, paths, video_root, args)
+    failures = extract_videos(extractor, vids, kind, paths, video_root,
+                              backend, args)
     if failures:
         print(
             f'{len(failures)} of {len(vids)} videos failed (the others are '
@@ -361,8 +384,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for line in failures:
             print(f'  {line}', file=sys.stderr)
         return 1
-    print(f'done: {len(vids)} videos -> {video_root}, {len(records)} queries '
-          f'-> {query_root}')
+    print(f'done: {len(vids)} videos -> {video_root}, {len(records)} '
+          f'queries -> {query_root}')
     return 0
 
 
@@ -371,7 +394,7 @@ def _image_size(arch: str, model_cfg: Optional[dict]) -> int:
     if model_cfg is None:
         import open_clip
         model_cfg = open_clip.get_model_config(
-            CLIP_ARCHS[canonical_arch(arch)])
+            CLIP_ARCHS[canonical_arch(arch)].open_clip_name)
     return int(model_cfg['vision_cfg']['image_size'])
 
 

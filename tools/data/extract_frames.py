@@ -6,7 +6,7 @@
 Writes ``FRAME_DIR/{vid}.npy`` = ``uint8 [T, 3, size, size]`` per video, the
 layout of the official R²-Tuning ``tools/extract_frames.py``
 (yeliudev/R2-Tuning), and ``FRAME_DIR/meta.json`` with the frame recipe
-(fps, crop, sampling and resize rules; see :mod:`vtg_plugins.apis.frames`).
+(fps, crop, sampling and resize rules; see :mod:`vtg_plugins.features.frames`).
 The default ``FRAME_DIR`` is ``frames_{size}_{fps}fps`` beside ``VIDEO_DIR``,
 as in the official tool. QVHighlights, Ego4D-NLQ, TACoS and TVSum use 0.5 fps,
 Charades-STA 1.0 fps.
@@ -26,11 +26,10 @@ from typing import List, Optional, Tuple
 
 from mmengine.utils import ProgressBar
 
-from vtg_plugins.apis.features import FeatureRecipe
-from vtg_plugins.apis.frames import DECODERS, find_videos, read_video
 from vtg_plugins.datasets.feature_stores import META_FILE, read_meta
-from vtg_plugins.datasets.feature_stores.io import (atomic_save_npy,
-                                                    atomic_write_json)
+from vtg_plugins.features.frames import DECODERS, find_videos, read_video
+from vtg_plugins.features.recipe import FeatureRecipe
+from vtg_plugins.utils.io import atomic_save_npy, atomic_write_json
 
 
 def parse_args(argv=None):

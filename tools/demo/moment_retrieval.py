@@ -1,19 +1,23 @@
-"""Find the moments of free-text queries in a video with a trained model.
+"""Find the moments of free-text queries in a video with a trained grounding
+model (any config: R²-Tuning, GroundNLQ, ...).
 
     python tools/demo/moment_retrieval.py VIDEO QUERY [QUERY ...] \
         --config CFG --checkpoint CKPT [--clip-checkpoint CLIP.pt] \
-        [--device cpu] [--out-plot x.png] [--out-json preds.json] \
-        [--gt START END ...]
+        [--device cpu] [--duration SEC] [--max-clips N] \
+        [--out-plot x.png] [--out-json preds.json] [--gt START END ...]
 
 ``VIDEO`` is a video file, decoded and encoded with the feature recipe the
-checkpoint was trained on (see
-:class:`vtg_plugins.apis.inferencer.MomentRetrievalInferencer`), or a
-``.npy`` array of precomputed features (``[T, k, P, C]``; give
-``--duration``). Prints the top windows of every query; ``--out-json``
-writes the predictions (QVHighlights fields), ``--out-plot`` draws the
-saliency curve, the top predicted windows and the ``--gt`` windows (one
-query only). With several queries the plots are ``x_q0.png``,
-``x_q1.png``, ...
+checkpoint was trained on (models whose video features are CLIP's, e.g.
+R²-Tuning), or a feature file (``.npy`` / ``.npz`` / ``.pt``, ``[T, ...]``)
+of a feature store whose ``meta.json`` is checked against that recipe (any
+model, e.g. GroundNLQ on InternVideo + EgoVLP features); see
+:class:`vtg_plugins.apis.MomentRetrievalInferencer`. The queries are
+encoded with the config's query recipe (``--clip-checkpoint``: its CLIP
+weights). Prints the top windows of every query; ``--out-json`` writes the
+predictions (QVHighlights fields), ``--out-plot`` draws the saliency curve
+(for models with saliency), the top predicted windows and the ``--gt``
+windows (one query only). With several queries the plots are
+``x_q0.png``, ``x_q1.png``, ...
 """
 import argparse
 import json
@@ -23,23 +27,23 @@ from typing import List, Optional
 
 import numpy as np
 
-from vtg_plugins.apis.frames import VideoDecodeError
-from vtg_plugins.apis.inferencer import MomentRetrievalInferencer
-from vtg_plugins.apis.plot import plot_moments
+from vtg_plugins.apis import MomentRetrievalInferencer, plot_moments
+from vtg_plugins.features.frames import VideoDecodeError
 from vtg_plugins.utils.io import atomic_write
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Moment retrieval demo: moments of queries in a video.')
-    parser.add_argument('video', help='video file, or .npy video features')
+    parser.add_argument(
+        'video', help='video file, or feature file (.npy / .npz / .pt)')
     parser.add_argument('queries', nargs='+', metavar='QUERY')
     parser.add_argument('--config', required=True, help='model config')
     parser.add_argument(
         '--checkpoint', required=True, help='model checkpoint (path or URL)')
     parser.add_argument(
         '--clip-checkpoint',
-        help='local CLIP weights of the feature recipe (never downloaded); '
+        help='local CLIP weights of the feature recipes (never downloaded); '
         'without it CLIP is randomly initialised')
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
@@ -47,8 +51,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--max-clips',
         type=int,
-        help='longest clip sequence run at once (default: the model buffer); '
-        'longer videos run as overlapping sliding windows')
+        help='longest clip sequence run at once (default: the model\'s '
+        'max_input_clips); longer videos run as overlapping sliding windows')
     parser.add_argument('--out-plot', help='PNG of saliency and moments')
     parser.add_argument('--out-json', help='predictions as a JSON list')
     parser.add_argument(
@@ -85,15 +89,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             device=args.device,
             clip_checkpoint=args.clip_checkpoint,
             max_clips=args.max_clips)
-        video = args.video
-        if video.endswith('.npy'):
-            video = np.load(video)
-        preds = inferencer(video, args.queries, duration=args.duration)
+        preds = inferencer(args.video, args.queries, duration=args.duration)
     except (FileNotFoundError, VideoDecodeError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
 
-    clip_len = inferencer.recipe.clip_len
     gt = None if args.gt is None else np.reshape(args.gt, (-1, 2)).tolist()
     plots = plot_paths(args.out_plot, len(preds)) if args.out_plot else []
     for i, pred in enumerate(preds):
@@ -105,8 +105,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if plots:
             plot_moments(
                 plots[i],
-                pred['pred_saliency_scores'],
-                clip_len,
+                pred.get('pred_saliency_scores'),
+                inferencer.clip_len,
                 pred['pred_relevant_windows'],
                 gt_windows=gt,
                 query=pred['query'],

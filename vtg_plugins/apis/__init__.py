@@ -1,14 +1,10 @@
-"""Inference: feature recipes, video decoding, the moment-retrieval
-inferencer, plots."""
-from .features import FeatureExtractor, FeatureRecipe, build_extractor_from_meta
-from .frames import (VideoDecodeError, decode_frames, find_videos, read_video,
-                     resize_center_crop, sample_frame_indices)
+"""Inference: the moment-retrieval inferencer for every grounding model
+(through the extension points of :mod:`.grounding_model`) and plots.
+Feature recipes and extractors live in :mod:`vtg_plugins.features`."""
+from .grounding_model import SlidingWindowGrounder
 from .inferencer import MomentRetrievalInferencer
 from .plot import plot_moments
 
 __all__ = [
-    'FeatureExtractor', 'FeatureRecipe', 'build_extractor_from_meta',
-    'VideoDecodeError', 'decode_frames', 'find_videos', 'read_video',
-    'resize_center_crop', 'sample_frame_indices', 'plot_moments',
-    'MomentRetrievalInferencer'
+    'MomentRetrievalInferencer', 'SlidingWindowGrounder', 'plot_moments'
 ]

@@ -1,202 +1,93 @@
-"""Moment retrieval on a video file (or its features) and free-text queries.
+"""Moment retrieval with any grounding model: a video (or its features)
+and free-text queries in, moments and saliency out.
 
-:class:`MomentRetrievalInferencer` builds a grounding model (R²-Tuning: Liu
-et al., arXiv 2404.00801, github.com/yeliudev/R2-Tuning) from its config and
-checkpoint, and the CLIP feature extractor of the *recipe the checkpoint was
-trained on* (backbone, last-k layers, fps, crop, dtype; DESIGN.md §2
-``apis/``), so a custom video gets the same features as the training store.
+:class:`MomentRetrievalInferencer` builds a model of the ``MODELS``
+registry from its config and checkpoint, and the feature extractors of the
+*recipes the checkpoint was trained on* (:mod:`vtg_plugins.apis.recipes`),
+so a custom video or query gets the features of the training stores.
+Samples go through the config's test pipeline and the model's ``predict``
+(via ``test_step``), exactly as in testing; a video longer than the model's
+``max_input_clips`` runs as overlapping sliding windows whose candidates
+are merged with the model's own post-processing
+(:mod:`vtg_plugins.apis.grounding_model` lists these extension points).
 
-A video is decoded and encoded once, whatever the number of queries; the
-queries are encoded together and run as one batch through the model's
-``predict`` (batched inference gives exactly the per-sample outputs of the
-official batch-1 test path). Videos longer than ``max_clips`` clips run as
-overlapping sliding windows whose candidate moments are merged with the
-model's own post-processing (:func:`vtg_plugins.models.r2_postprocess`).
+A video is read and encoded once, whatever the number of queries; the
+queries are encoded together, and all (query, window) samples run in
+batches of ``batch_size``.
 """
-import contextlib
 import copy
 import os
-import os.path as osp
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmengine.utils import import_modules_from_strings
 from torch import Tensor
 
-from vtg_plugins.datasets.feature_stores import RECIPE_KEYS, check_recipe
-from vtg_plugins.models.clip_encoder import CLIP_ARCHS, canonical_arch
-from vtg_plugins.models.segment_ops import r2_postprocess
+from vtg_plugins.features import check_recipe
+from vtg_plugins.features.extractor import (FeatureExtractor,
+                                            build_extractor_from_meta)
 from vtg_plugins.registry import INFERENCERS, MODELS
-from .features import FeatureExtractor, FeatureRecipe, build_extractor_from_meta
+from .grounding_model import SlidingWindowGrounder
+from .recipes import (RecipeLike, checked_fields, clip_backbone,
+                      evaluation_dataset_cfg, recipe_clip_len,
+                      resolve_query_recipe, resolve_recipe)
+from .video_inputs import (FeatureFileRecipeCheck, is_feature_file,
+                           load_feature_file, probe_duration)
+from .windows import merge_window_outputs, sliding_windows
 
 PathLike = Union[str, os.PathLike]
 VideoInput = Union[PathLike, np.ndarray, Tensor]
-Span = Tuple[int, int]
 
 
-def _dataset_cfg(cfg: Config) -> dict:
-    """The test (else val, else train) dataset config, wrappers removed."""
-    for key in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
-        ds = (cfg.get(key) or {}).get('dataset')
-        while isinstance(ds, dict) and 'dataset' in ds:  # RepeatDataset, ...
-            ds = ds['dataset']
-        if ds:
-            return ds
-    return {}
+def _load_config(config: Union[PathLike, Config, dict]) -> Config:
+    if isinstance(config, (str, os.PathLike)):
+        cfg = Config.fromfile(os.fspath(config))
+    elif isinstance(config, Config):
+        cfg = copy.deepcopy(config)
+    else:
+        cfg = Config(config)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    init_default_scope(cfg.get('default_scope', 'vtg_plugins'))
+    return cfg
 
 
-def resolve_recipe(cfg: Config,
-                   ckpt_meta: Optional[dict] = None,
-                   recipe: Union[dict, FeatureRecipe, None] = None) -> dict:
-    """The feature recipe a checkpoint was trained on.
-
-    Sources, lowest to highest precedence (later ones override earlier
-    ones key by key):
-
-    1. derived from the config: ``backbone`` = ``model.arch`` when it names a
-       CLIP architecture, ``k`` = ``model.k``, ``fps`` = 1 / the test
-       dataset's ``ann_kwargs.clip_len`` (or ``clip_len``);
-    2. the config's top-level ``recipe`` or, if it has none, the test
-       dataset's ``recipe`` (what the datasets check the stores against);
-    3. the checkpoint's ``meta['feature_recipe']``: the store recipe
-       recorded at training time;
-    4. the ``recipe`` argument.
-
-    Keys missing everywhere take the :class:`FeatureRecipe` defaults
-    (official R²-Tuning: 0.5 fps, 224 px crop, fp16). The dict may also hold
-    ``model_cfg`` (an open_clip config, e.g. a reduced width) and
-    ``layers`` (checked against the extractor).
-
-    Raises:
-        ValueError: no source names the CLIP backbone.
-    """
-    out: Dict[str, Any] = {}
-    model = cfg.get('model') or {}
-    arch = model.get('arch')
-    if isinstance(arch, str):
-        with contextlib.suppress(ValueError):  # not a CLIP name
-            out['backbone'] = canonical_arch(arch)
-    if model.get('k') is not None:
-        out['k'] = int(model['k'])
-    ds = _dataset_cfg(cfg)
-    clip_len = (ds.get('ann_kwargs') or {}).get('clip_len', ds.get('clip_len'))
-    if clip_len:
-        out['fps'] = 1.0 / float(clip_len)
-    out.update(copy.deepcopy(cfg.get('recipe') or ds.get('recipe') or {}))
-    out.update((ckpt_meta or {}).get('feature_recipe') or {})
-    if isinstance(recipe, FeatureRecipe):
-        recipe = {k: v for k, v in vars(recipe).items() if v is not None}
-    out.update(recipe or {})
-    if 'backbone' not in out:
-        raise ValueError(
-            f'cannot tell the CLIP backbone of this model (model.arch='
-            f'{arch!r}): give recipe=dict(backbone=...), one of '
-            f'{sorted(CLIP_ARCHS)}, in the config or the call')
-    return out
-
-
-def sliding_windows(num_clips: int, max_clips: Optional[int],
-                    overlap: float) -> List[Span]:
-    """``[start, end)`` clip spans covering ``num_clips`` clips.
-
-    One span when ``max_clips`` is None or not exceeded; otherwise spans of
-    exactly ``max_clips`` clips every ``round(max_clips * (1 - overlap))``
-    clips, the last one ending at ``num_clips``.
-    """
-    if max_clips is None or num_clips <= max_clips:
-        return [(0, num_clips)]
-    if not 0 <= overlap < 1:
-        raise ValueError(f'window overlap must lie in [0, 1), got {overlap}')
-    stride = max(1, round(max_clips * (1 - overlap)))
-    starts = list(range(0, num_clips - max_clips, stride))
-    return [(s, s + max_clips) for s in starts + [num_clips - max_clips]]
-
-
-def merge_windows(raws: Sequence[dict], spans: Sequence[Span], clip_len: float,
-                  duration: float, max_num_moment: int,
-                  test_cfg: dict) -> dict:
-    """Merge one query's raw outputs on sliding windows.
-
-    Args:
-        raws: per window, ``saliency`` ``[t_w]`` and optionally
-            ``boundary`` ``[N_w, 3]`` (start_s, end_s, score) relative to
-            the window start (the model's ``predict_raw``).
-        spans: the ``[start, end)`` clip span of each window.
-        clip_len (float): seconds per clip.
-        duration (float): video duration (s).
-        max_num_moment (int): candidates kept, by score, before NMS (as the
-            model keeps its top points per window).
-        test_cfg (dict): ``unit`` and ``nms_cfg`` of the post-processing.
-
-    Returns:
-        dict: ``pred_saliency_scores`` (the mean over the windows covering a
-        clip) and ``pred_relevant_windows`` (all windows' candidates shifted
-        to video time, the top ``max_num_moment`` post-processed together);
-        the latter only when the raws carry boundaries.
-    """
-    num_clips = spans[-1][1]
-    total = torch.zeros(num_clips, dtype=torch.float64)
-    count = torch.zeros(num_clips, dtype=torch.float64)
-    for raw, (start, end) in zip(raws, spans):
-        total[start:end] += raw['saliency'].detach().cpu().double()
-        count[start:end] += 1
-    out = dict(pred_saliency_scores=(total / count).float().tolist())
-    if 'boundary' in raws[0]:
-        rows = torch.cat([
-            raw['boundary'].detach().cpu().float() +
-            torch.tensor([start * clip_len, start * clip_len, 0.])
-            for raw, (start, _) in zip(raws, spans)
-        ])
-        order = rows[:, 2].sort(descending=True, stable=True)[1]
-        rows = rows[order[:max_num_moment]]
-        out['pred_relevant_windows'] = r2_postprocess(
-            rows, float(duration), test_cfg.get('unit'),
-            test_cfg.get('nms_cfg')).tolist()
-    return out
-
-
-def probe_duration(path: PathLike) -> Optional[float]:
-    """Duration (s) of a video's first video stream from its container
-    metadata (PyAV), or None when it states none."""
-    import av
-    try:
-        with av.open(os.fspath(path)) as container:
-            stream = container.streams.video[0]
-            if stream.duration is not None and stream.time_base is not None:
-                return float(stream.duration * stream.time_base)
-            if container.duration is not None:
-                return container.duration / av.time_base
-    except (av.FFmpegError, IndexError):  # decord could read it, PyAV not
-        pass
-    return None
+def _as_list(value) -> list:
+    return value.tolist() if isinstance(value, Tensor) else list(value)
 
 
 @INFERENCERS.register_module()
 class MomentRetrievalInferencer:
-    """Moments and saliency of free-text queries in a video.
+    """Moments (and, where the model has it, saliency) of free-text queries
+    in a video.
 
     Args:
         config (str | Config | dict): the model's config (file path or
             object); its ``custom_imports`` are imported and its
-            ``default_scope`` (default ``'vtg_plugins'``) is set.
+            ``default_scope`` (default ``'vtg_plugins'``) is set. Its test
+            (else val) dataset gives the test pipeline.
         checkpoint (str, optional): model weights, a local path or a URL,
             loaded with :func:`mmengine.runner.load_checkpoint` (strict).
             None keeps the random initialisation (tests).
         device (str): torch device. Default ``'cpu'``.
-        clip_checkpoint (str, optional): local CLIP weights for the feature
-            extractor (never downloaded); None = random-init CLIP, which
-            only makes sense for tests (warns). Must match the recipe's
+        clip_checkpoint (str, optional): local CLIP weights of the feature
+            extractors (never downloaded); None = random-init CLIP, which
+            only makes sense for tests (warns). Must match a recipe's
             ``weights_hash`` when the recipe names one.
-        recipe (dict | FeatureRecipe, optional): overrides of the feature
-            recipe; see :func:`resolve_recipe` for the precedence.
+        recipe (dict | FeatureRecipe, optional): overrides of the video
+            feature recipe; see :func:`~.recipes.resolve_recipe`.
+        query_recipe (dict | FeatureRecipe, optional): overrides of the
+            query recipe; see :func:`~.recipes.resolve_query_recipe`.
         max_clips (int, optional): longest clip sequence run at once;
             longer videos run as sliding windows. Default: the model's
-            ``buffer_size`` (the longest sequence its point buffer holds).
+            ``max_input_clips`` (None: no limit).
         window_overlap (float): overlap fraction of sliding windows.
         batch_size (int): samples (query x window) per forward.
         clip_precision (str): ``'fp32'`` or ``'fp16'`` CLIP compute.
@@ -216,23 +107,15 @@ class MomentRetrievalInferencer:
                  checkpoint: Optional[PathLike] = None,
                  device: str = 'cpu',
                  clip_checkpoint: Optional[PathLike] = None,
-                 recipe: Union[dict, FeatureRecipe, None] = None,
+                 recipe: RecipeLike = None,
+                 query_recipe: RecipeLike = None,
                  max_clips: Optional[int] = None,
                  window_overlap: float = 0.5,
                  batch_size: int = 32,
                  clip_precision: str = 'fp32',
                  video_backend: str = 'auto') -> None:
-        if isinstance(config, (str, os.PathLike)):
-            cfg = Config.fromfile(os.fspath(config))
-        elif isinstance(config, Config):
-            cfg = copy.deepcopy(config)
-        else:
-            cfg = Config(config)
-        if cfg.get('custom_imports'):
-            import_modules_from_strings(**cfg.custom_imports)
-        init_default_scope(cfg.get('default_scope', 'vtg_plugins'))
-        self.cfg = cfg
-        self.model = MODELS.build(cfg.model)
+        self.cfg = cfg = _load_config(config)
+        self.model: SlidingWindowGrounder = MODELS.build(cfg.model)
         ckpt_meta = {}
         if checkpoint is not None:
             ckpt = load_checkpoint(
@@ -243,113 +126,189 @@ class MomentRetrievalInferencer:
             if isinstance(ckpt, dict):
                 ckpt_meta = ckpt.get('meta') or {}
         self.model.to(device).eval()
+        pipeline = evaluation_dataset_cfg(cfg).get('pipeline')
+        if not pipeline:
+            raise ValueError('the config has no test (or val) dataset '
+                             'pipeline to pack inference samples with')
+        self.pipeline = Compose(pipeline)
 
-        meta = resolve_recipe(cfg, ckpt_meta, recipe)
+        model_recipe = getattr(self.model, 'input_feature_recipe', dict)()
+        video_recipe = resolve_recipe(cfg, model_recipe, ckpt_meta, recipe)
+        query = resolve_query_recipe(cfg, video_recipe, query_recipe)
         if clip_checkpoint is None:
             warnings.warn('no clip_checkpoint: the CLIP feature extractor is '
                           'randomly initialised (only meaningful in tests)')
-        self.extractor: FeatureExtractor = build_extractor_from_meta(
-            meta,
+        #: the recipe of the model's video features (a video extractor's
+        #: complete one, ``weights_hash`` included, when there is one)
+        self.video_recipe = self._build_extractors(
+            video_recipe,
+            query,
             checkpoint=clip_checkpoint,
             device=device,
             precision=clip_precision,
             video_backend=video_backend)
-        expected = {k: meta[k] for k in RECIPE_KEYS if k in meta}
-        for modality in ('video', 'query'):
-            check_recipe(
-                self.extractor.meta(modality), expected,
-                f'the CLIP {modality} features of this inferencer')
-        self._check_model_dims()
+        self.clip_len = recipe_clip_len(self.video_recipe)
+        if self.clip_len is None:
+            raise ValueError(
+                f'cannot tell the clip length of the video features (recipe '
+                f'{self.video_recipe}): give recipe=dict(clip_len=...) in the '
+                f'config or the call')
+        self.check_feature_file = FeatureFileRecipeCheck(
+            checked_fields(self.video_recipe))
         self.max_clips = max_clips if max_clips is not None else getattr(
-            self.model, 'buffer_size', None)
+            self.model, 'max_input_clips', None)
         self.window_overlap = window_overlap
         self.batch_size = batch_size
 
-    @property
-    def recipe(self) -> FeatureRecipe:
-        """The feature recipe in use (``weights_hash`` filled in)."""
-        return self.extractor.recipe
-
-    def _check_model_dims(self) -> None:
-        """Fail early when the model cannot read this recipe's features."""
-        enc = self.extractor.encoder
-        want = dict(
-            video_dims=enc.visual_width,
-            query_dims=enc.text_width,
-            num_tokens=enc.num_tokens)
-        bad = [
-            f'{name}: model {getattr(self.model, name)}, features {value}'
-            for name, value in want.items()
-            if getattr(self.model, name, value) != value
-        ]
-        k_model = self.cfg.model.get('k')
-        if k_model is not None and k_model > self.recipe.k:
-            bad.append(f'layers: model uses {k_model}, features have '
-                       f'{self.recipe.k}')
-        if bad:
-            raise ValueError(
-                f'the model of this config does not fit the features of '
-                f'recipe {self.recipe}: ' + '; '.join(bad))
-
-    # ------------------------------------------------------------------
-    def encode_video(self,
-                     video: VideoInput,
-                     duration: Optional[float] = None) -> Tuple[Tensor, float]:
-        """Video features ``[T, k*P*Cv]`` and the duration (s).
+    def _build_extractors(self, video_recipe: dict, query: dict,
+                          **kwargs) -> dict:
+        """Set ``video_extractor`` (None unless ``video_recipe`` names a
+        CLIP backbone: videos are then given as features) and
+        ``query_extractor`` (the same one when ``query`` is
+        ``video_recipe``), check their recipes and return the video
+        recipe (the extractor's complete one when there is one).
 
         Args:
-            video: a video file (decoded and encoded with the recipe), or
-                precomputed features ``[T, k, P, Cv]`` / ``[T, k*P*Cv]``.
+            kwargs: :class:`FeatureExtractor` arguments.
+        """
+        one_clip = query is video_recipe  # one CLIP encodes both
+        if one_clip and clip_backbone(video_recipe) is None:
+            raise ValueError(
+                f'cannot tell the CLIP backbone of this model\'s features '
+                f'(recipe {video_recipe}): give recipe=dict(backbone=...) '
+                f'(or, for query features of their own recipe, '
+                f'query_recipe=dict(...)) in the config or the call')
+        self.video_extractor: Optional[FeatureExtractor] = None
+        if clip_backbone(video_recipe) is not None:
+            self.video_extractor = build_extractor_from_meta(
+                video_recipe, **kwargs)
+            check_recipe(
+                self.video_extractor.meta('video'),
+                checked_fields(video_recipe),
+                'the CLIP video features of this inferencer')
+        self.query_extractor: FeatureExtractor = (
+            self.video_extractor if one_clip else build_extractor_from_meta(
+                query, **kwargs))
+        # a queries-only recipe records no frame fields: check those it has
+        query_meta = self.query_extractor.meta('query')
+        check_recipe(query_meta, {
+            k: v
+            for k, v in checked_fields(query).items() if k in query_meta
+        }, 'the CLIP query features of this inferencer')
+        if self.video_extractor is None:
+            return video_recipe
+        return self.video_extractor.meta('video')
+
+    # ------------------------------------------------------------------
+    def encode_video(
+            self,
+            video: VideoInput,
+            duration: Optional[float] = None) -> Tuple[np.ndarray, float]:
+        """Video features ``[T, ...]`` (one row per clip) and the
+        duration (s).
+
+        Args:
+            video: a video file (decoded and encoded with the recipe; only
+                when it names a CLIP backbone), a feature file
+                (``.npy`` / ``.npz`` / ``.pt``, its store's recipe checked),
+                or features (array or tensor).
             duration (float, optional): seconds; default: the container's
-                duration for files, ``T * clip_len`` for features.
+                duration for video files, ``T * clip_len`` for features.
 
         Raises:
             FileNotFoundError / VideoDecodeError: naming the file.
-            ValueError: features of the wrong shape or not finite.
+            ValueError: a feature file of another recipe, a video file for
+                a model whose features cannot be computed here, features
+                of the wrong shape or not finite.
         """
-        clip_len = self.recipe.clip_len
+        where = 'video features'
         if isinstance(video, (str, os.PathLike)):
-            feats = torch.from_numpy(self.extractor.encode_video(video))
-            if duration is None:
-                duration = probe_duration(video)
+            where = f'the features of {video}'
+            if is_feature_file(video):
+                self.check_feature_file(video)
+                feats = load_feature_file(video)
+            elif self.video_extractor is None:
+                raise ValueError(
+                    f'{video}: the video features of this model (recipe '
+                    f'{self.video_recipe}) cannot be computed here; give its '
+                    f'feature file ([T, D] .npy / .npz / .pt in a feature '
+                    f'store whose meta.json holds the recipe) instead')
+            else:
+                feats = self.video_extractor.encode_video(video)
+                if duration is None:
+                    duration = probe_duration(video)
         else:
-            feats = torch.as_tensor(video)
-            if feats.ndim not in (2, 4) or len(feats) == 0:
-                raise ValueError('video features must be [T, k, P, C] or '
-                                 f'[T, k*P*C], got {tuple(feats.shape)}')
-            if not torch.isfinite(feats).all():
-                bad = (~torch.isfinite(feats.flatten(1))).any(1).nonzero()
-                raise ValueError('video features hold NaN or inf at clips '
-                                 f'{bad[:10, 0].tolist()}')
-        feats = feats.flatten(1)
+            feats = torch.as_tensor(video).cpu().numpy()
+        if feats.ndim < 2 or len(feats) == 0:
+            raise ValueError(f'{where} must be [T, ...] with T > 0 clips, '
+                             f'got shape {tuple(feats.shape)}')
+        finite = np.isfinite(feats.reshape(len(feats), -1)).all(1)
+        if not finite.all():
+            raise ValueError(f'{where} hold NaN or inf at clips '
+                             f'{np.flatnonzero(~finite)[:10].tolist()}')
         if duration is None:
-            duration = len(feats) * clip_len
+            duration = len(feats) * self.clip_len
         if duration <= 0:
             raise ValueError(f'video duration must be positive, got '
                              f'{duration}')
         return feats, float(duration)
 
-    def encode_queries(self, queries: Sequence[str]) -> List[Tensor]:
-        """Query features, one ``[L_i, k*Cq]`` per query (one batch)."""
-        return [
-            torch.from_numpy(f).flatten(1)
-            for f in self.extractor.encode_queries(queries)
-        ]
+    def encode_queries(self, queries: Sequence[str]) -> List[np.ndarray]:
+        """Query features in the query recipe's layout, one per query (one
+        batch)."""
+        return self.query_extractor.encode_queries(queries)
 
-    def _run(self, videos: List[Tensor], queries: List[Tensor],
-             samples: List[dict], raw: bool) -> List[dict]:
-        """``predict`` (or ``predict_raw``) in batches of ``batch_size``."""
+    def _samples(self, feats: np.ndarray, duration: float, vid: Optional[str],
+                 queries: Sequence[str], qfeats: Sequence[np.ndarray],
+                 spans: Sequence[Tuple[int, int]]) -> List[dict]:
+        """Data infos (as a grounding dataset gives them) of every (query,
+        window) pair, query-major; a window of several has its own span as
+        ``duration``."""
+        infos = []
+        for i, (query, qfeat) in enumerate(zip(queries, qfeats)):
+            for start, end in spans:
+                infos.append(
+                    dict(
+                        qid=str(i),
+                        vid=vid,
+                        query=query,
+                        duration=duration if len(spans) == 1 else
+                        (end - start) * self.clip_len,
+                        clip_len=self.clip_len,
+                        windows=[],
+                        saliency=None,
+                        extra={},
+                        video_feat=feats[start:end],
+                        query_feat=qfeat))
+        return infos
+
+    def _run(self, infos: List[dict], candidates: bool) -> list:
+        """The test pipeline, then ``test_step`` (or the model's
+        ``predict_candidates``), in batches of ``batch_size``."""
         out = []
-        for i in range(0, len(samples), self.batch_size):
-            sl = slice(i, i + self.batch_size)
-            data = self.model.data_preprocessor(
-                dict(
-                    inputs=dict(video=videos[sl], query=queries[sl]),
-                    data_samples=samples[sl]), False)
+        for i in range(0, len(infos), self.batch_size):
+            data = pseudo_collate(
+                [self.pipeline(info) for info in infos[i:i + self.batch_size]])
             with torch.no_grad():
-                fn = self.model.predict_raw if raw else self.model.predict
-                out += fn(data['inputs'], data['data_samples'])
+                if not candidates:
+                    out += self.model.test_step(data)
+                    continue
+                data = self.model.data_preprocessor(data, False)
+                out += self.model.predict_candidates(data['inputs'],
+                                                     data['data_samples'])
         return out
+
+    def _check_windowed(self, num_clips: int) -> None:
+        missing = [
+            name for name in ('predict_candidates', 'merge_candidates')
+            if not callable(getattr(self.model, name, None))
+        ]
+        if missing:
+            raise ValueError(
+                f'{type(self.model).__name__} implements no {missing}, so a '
+                f'video of {num_clips} clips (more than max_clips='
+                f'{self.max_clips}) cannot run as sliding windows; give '
+                f'max_clips=None to run it whole')
 
     def __call__(self,
                  video: VideoInput,
@@ -358,7 +317,7 @@ class MomentRetrievalInferencer:
         """Predict the moments of each query in ``video``.
 
         Args:
-            video: a video file path, or its features (see
+            video: a video file, a feature file or features (see
                 :meth:`encode_video`).
             query (str | list[str]): one or more queries.
             duration (float, optional): video duration (s).
@@ -366,9 +325,9 @@ class MomentRetrievalInferencer:
         Returns:
             list[dict]: one per query, in order: ``query``, ``duration``,
             ``pred_relevant_windows`` ``[[start_s, end_s, score], ...]``
-            best first (empty for highlight-only models without the
-            boundary head), ``pred_saliency_scores`` (one per clip) and, for
-            a file, ``vid`` (its stem).
+            best first (empty for a model without moments),
+            ``pred_saliency_scores`` (one per clip, for models with
+            saliency) and, for a file, ``vid`` (its stem).
         """
         queries = [query] if isinstance(query, str) else list(query)
         if not queries:
@@ -378,36 +337,32 @@ class MomentRetrievalInferencer:
                 raise ValueError(f'query {i} is empty or not a string: '
                                  f'{q!r}')
         qfeats = self.encode_queries(queries)
-        vfeat, duration = self.encode_video(video, duration)
+        feats, duration = self.encode_video(video, duration)
+        vid = Path(video).stem if isinstance(video,
+                                             (str, os.PathLike)) else None
         spans = sliding_windows(
-            len(vfeat), self.max_clips, self.window_overlap)
-        fps = self.recipe.fps
-        # predict_raw (several windows) ignores the duration
-        samples = [
-            dict(qid=str(i), query=q, fps=fps, duration=duration)
-            for i, q in enumerate(queries) for _ in spans
-        ]
-        videos = [vfeat[s:e] for _ in queries for s, e in spans]
-        qinputs = [f for f in qfeats for _ in spans]
-        if len(spans) == 1:
-            preds = self._run(videos, qinputs, samples, raw=False)
-        else:
-            raws = self._run(videos, qinputs, samples, raw=True)
-            n = len(spans)
-            preds = [
-                merge_windows(raws[i * n:(i + 1) * n], spans,
-                              self.recipe.clip_len, duration,
-                              self.model.max_num_moment, self.model.test_cfg)
-                for i in range(len(queries))
-            ]
+            len(feats), self.max_clips, self.window_overlap)
+        if len(spans) > 1:
+            self._check_windowed(len(feats))
+        infos = self._samples(feats, duration, vid, queries, qfeats, spans)
+        outputs = self._run(infos, candidates=len(spans) > 1)
         results = []
-        for q, pred in zip(queries, preds):
+        for i, q in enumerate(queries):
+            if len(spans) == 1:
+                pred = outputs[i]
+            else:
+                pred = merge_window_outputs(
+                    self.model, outputs[i * len(spans):(i + 1) * len(spans)],
+                    spans, self.clip_len, duration)
             res = dict(
                 query=q,
                 duration=duration,
-                pred_relevant_windows=pred.get('pred_relevant_windows', []),
-                pred_saliency_scores=pred['pred_saliency_scores'])
-            if isinstance(video, (str, os.PathLike)):
-                res['vid'] = osp.splitext(osp.basename(os.fspath(video)))[0]
+                pred_relevant_windows=_as_list(
+                    pred.get('pred_relevant_windows', [])))
+            saliency = pred.get('pred_saliency_scores')
+            if saliency is not None:
+                res['pred_saliency_scores'] = _as_list(saliency)
+            if vid is not None:
+                res['vid'] = vid
             results.append(res)
         return results

@@ -1,32 +1,40 @@
-"""Converters from official annotation formats to the normalized record.
+"""Loaders of the official annotation formats of the shared datasets.
 
-Each converter maps one decoded official record to a normalized dict (see
+Each loader is registered in :data:`~vtg_plugins.registry.ANNOTATION_LOADERS`
+under its format name and returns validated normalized records (see
 :mod:`vtg_plugins.datasets.annotations`); fields the normalized record does
-not model are kept verbatim in ``extra``. Converters raise ``KeyError`` /
-``ValueError`` that the loader turns into an error naming file and line.
+not model are kept verbatim in ``extra``. Errors name the file, the line (or
+position) and the qid.
 
 Formats:
 
 - ``'qvhighlights'``: Moment-DETR / QVHighlights jsonl
   (jayleicn/moment_detr ``data/highlight_{split}_release.jsonl``; R²-Tuning
-  reads the same records as ``qvhighlights_{split}.jsonl``):
+  reads the same records as ``qvhighlights_{split}.jsonl``, and its
+  Charades-STA, TACoS and Ego4D-NLQ files follow it without saliency):
   ``qid`` (int), ``vid``, ``query``, ``duration``, ``relevant_windows``,
   ``relevant_clip_ids``, ``saliency_scores`` (per relevant clip, one score
-  per annotator, 0-4). The test split has no GT fields.
-- ``'ego4d_nlq_jsonl'``: GroundNLQ's flattened Ego4D NLQ jsonl
-  (houzhijian/GroundNLQ ``ego4d_data/reformat_data.py``): ``query_id``,
-  ``video_id`` (the clip uid), ``query``, ``duration``, ``query_type``,
-  ``timestamps`` (absent on test).
-- :func:`load_ego4d_nlq_json` reads the nested official Ego4D
-  ``nlq_{split}.json`` (videos -> clips -> annotations -> language_queries)
-  the way GroundNLQ's ``reformat_data.py`` flattens it.
+  per annotator, 0-4). The test split has no GT fields. Option:
+  ``clip_len`` (default 2 s).
+- ``'ego4d_nlq_json'``: the nested official Ego4D ``nlq_{split}.json``
+  (videos -> clips -> annotations -> language_queries). Option:
+  ``clip_len`` (default :data:`EGO4D_CLIP_LEN`).
+- ``'ego4d_nlq_jsonl'``: the same queries flattened to one per line
+  (the layout houzhijian/GroundNLQ ``ego4d_data/reformat_data.py`` writes):
+  ``query_id``, ``video_id`` (the clip uid), ``query``, ``duration``,
+  ``query_type``, ``timestamps`` (absent on test). Option: ``clip_len``.
 """
 import json
 import math
+from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import List
 
-from .annotations import GroundingRecord, PathLike, validate_record
+from mmengine.logging import print_log
+
+from vtg_plugins.registry import ANNOTATION_LOADERS
+from .annotations import (GroundingRecord, PathLike, read_records,
+                          validate_record)
 
 #: Ego4D NLQ features of GroundNLQ: stride 16.043 frames at 30 fps (1.87 fps).
 EGO4D_CLIP_LEN = 16.043 / 30
@@ -87,33 +95,50 @@ def ego4d_nlq_jsonl_to_record(raw: dict,
                for k, v in raw.items() if k not in mapped})
 
 
-ANNOTATION_FORMATS: Dict[str, Callable[..., dict]] = {
-    'qvhighlights': qvhighlights_to_record,
-    'ego4d_nlq_jsonl': ego4d_nlq_jsonl_to_record,
-}
+@ANNOTATION_LOADERS.register_module(name='qvhighlights')
+def load_qvhighlights(path: PathLike,
+                      window_policy: str = 'error',
+                      tolerance: float = 1e-3,
+                      clip_len: float = 2.0) -> List[GroundingRecord]:
+    """QVHighlights-style jsonl, see :func:`qvhighlights_to_record`."""
+    return read_records(path, partial(qvhighlights_to_record,
+                                      clip_len=clip_len), window_policy,
+                        tolerance)
 
 
-def get_converter(fmt: str) -> Callable[..., dict]:
-    """The converter of an official format name."""
-    if fmt not in ANNOTATION_FORMATS:
-        raise ValueError(f'unknown annotation format {fmt!r}; known: '
-                         f"'normalized', {sorted(ANNOTATION_FORMATS)}")
-    return ANNOTATION_FORMATS[fmt]
+@ANNOTATION_LOADERS.register_module(name='ego4d_nlq_jsonl')
+def load_ego4d_nlq_jsonl(path: PathLike,
+                         window_policy: str = 'error',
+                         tolerance: float = 1e-3,
+                         clip_len: float = EGO4D_CLIP_LEN
+                         ) -> List[GroundingRecord]:
+    """Flattened Ego4D NLQ jsonl, see :func:`ego4d_nlq_jsonl_to_record`."""
+    return read_records(path, partial(ego4d_nlq_jsonl_to_record,
+                                      clip_len=clip_len), window_policy,
+                        tolerance)
 
 
+@ANNOTATION_LOADERS.register_module(name='ego4d_nlq_json')
 def load_ego4d_nlq_json(path: PathLike,
-                        clip_len: float = EGO4D_CLIP_LEN,
                         window_policy: str = 'keep',
-                        tolerance: float = 1e-3) -> List[GroundingRecord]:
+                        tolerance: float = 1e-3,
+                        clip_len: float = EGO4D_CLIP_LEN
+                        ) -> List[GroundingRecord]:
     """Read an official Ego4D ``nlq_{split}.json`` as normalized records.
 
-    Follows GroundNLQ ``reformat_data.py``: one record per non-empty
-    language query, ``qid = f'{annotation_uid}_{i}'`` (i = index in
-    ``language_queries``, counting skipped ones), ``vid`` = clip uid,
-    ``duration = video_end_sec - video_start_sec`` of the clip and the window
-    ``[clip_start_sec, clip_end_sec]`` of the query. ``window_policy``
-    defaults to ``'keep'``: the official val split has windows past the clip
-    end, and the official evaluation keeps them.
+    As GroundNLQ ``reformat_data.py`` flattens it: one record per language
+    query with text, ``qid = f'{annotation_uid}_{i}'`` (i = index in
+    ``language_queries``, counting skipped ones, so every record maps back
+    to the EvalAI key ``(clip_uid, annotation_uid, query_idx)``), ``vid`` =
+    clip uid, ``duration = video_end_sec - video_start_sec`` of the clip and
+    the window ``[clip_start_sec, clip_end_sec]`` of the query.
+    ``window_policy`` defaults to ``'keep'``: the official val split has
+    windows past the clip end, and the official evaluation keeps them.
+
+    Queries without text (two in the official val split) get no record: the
+    official code neither predicts them nor, as the evaluator divides by the
+    number of submitted records, counts them. How many were skipped, and
+    which (``'{clip_uid}/{annotation_uid}_{i}'``), is logged.
 
     Raises:
         ValueError: naming the file, the clip/annotation position and qid.
@@ -124,16 +149,17 @@ def load_ego4d_nlq_json(path: PathLike,
             data = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f'{path}: cannot read Ego4D NLQ json ({e})') from None
-    records, seen = [], set()
+    records, seen, textless = [], set(), []
     for v, video in enumerate(data.get('videos', [])):
         for c, clip in enumerate(video.get('clips', [])):
             for a, ann in enumerate(clip.get('annotations', [])):
                 for i, q in enumerate(ann.get('language_queries', [])):
+                    qid = f"{ann.get('annotation_uid')}_{i}"
                     if not q.get('query'):
+                        textless.append(f"{clip.get('clip_uid')}/{qid}")
                         continue
                     where = (f'videos[{v}].clips[{c}].annotations[{a}]'
                              f'.language_queries[{i}]')
-                    qid = f"{ann.get('annotation_uid')}_{i}"
                     try:
                         windows = ([[q['clip_start_sec'], q['clip_end_sec']]]
                                    if 'clip_start_sec' in q else [])
@@ -160,4 +186,11 @@ def load_ego4d_nlq_json(path: PathLike,
                             f'{path}: {where}: qid {qid!r}: duplicate qid')
                     seen.add(qid)
                     records.append(rec)
+    if textless:
+        print_log(
+            f'{path}: skipped {len(textless)} language '
+            f'quer{"y" if len(textless) == 1 else "ies"} without text '
+            f'(as the official reformat_data.py; they are neither predicted '
+            f'nor counted by the official evaluator): {textless[:10]}',
+            logger='current')
     return records

@@ -1,18 +1,30 @@
 """The normalized grounding annotation record and its validating loader.
 
-One record per query (DESIGN.md section 4)::
+One record per query (docs/data_contracts.md)::
 
     {"qid": str, "vid": str, "query": str, "duration": float seconds,
      "windows": [[start_s, end_s], ...],          # empty: highlight-only
      "saliency": [[a1, a2, ...] per clip] | null, # per-annotator scores
      "clip_len": float seconds, "extra": {...}}   # dataset-specific fields
 
-:func:`load_grounding_annotations` reads ``.jsonl`` (one record per line) or
-``.json`` (a list of records), in the normalized format or in an official
-one (see :mod:`vtg_plugins.datasets.ann_formats`), and validates every
-record. A bad record raises :class:`ValueError` naming the file, the line
-(or list index), the qid and the field.
+:func:`load_grounding_annotations` reads an annotation file with the loader
+that :data:`~vtg_plugins.registry.ANNOTATION_LOADERS` holds for its format:
+``'normalized'`` (here: ``.jsonl``, one record per line, or ``.json``, a
+list of records) or an official format (the shared ones are in
+:mod:`vtg_plugins.datasets.ann_formats`; a project registers its own the
+same way). Every record is validated; a bad record raises
+:class:`ValueError` naming the file, the line (or list index), the qid and
+the field.
+
+A loader is a function ``(path, window_policy, tolerance, **options) ->
+list[GroundingRecord]`` registered under its format name::
+
+    @ANNOTATION_LOADERS.register_module(name='my_format')
+    def load_my_format(path, window_policy='error', tolerance=1e-3):
+        return read_records(path, my_record_to_normalized, window_policy,
+                            tolerance)
 """
+import inspect
 import json
 import math
 import os
@@ -20,7 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
-from .feature_stores.io import atomic_write_bytes
+from vtg_plugins.registry import ANNOTATION_LOADERS
+from vtg_plugins.utils.io import atomic_write_text
 
 PathLike = Union[str, os.PathLike]
 WINDOW_POLICIES = ('error', 'clip', 'keep')
@@ -219,27 +232,22 @@ def _read_raw(path: Path) -> Iterator[Tuple[str, Any]]:
                          f"'{path.suffix}' (use .jsonl or .json)")
 
 
-def load_grounding_annotations(
-        path: PathLike,
-        fmt: str = 'normalized',
-        window_policy: str = 'error',
-        tolerance: float = 1e-3,
-        **fmt_kwargs) -> List[GroundingRecord]:
-    """Load and validate a grounding annotation file.
+def read_records(path: PathLike,
+                 convert: Optional[Callable[[dict], dict]] = None,
+                 window_policy: str = 'error',
+                 tolerance: float = 1e-3) -> List[GroundingRecord]:
+    """Read a ``.jsonl`` / ``.json`` file of one record per query.
 
     Args:
-        path: a ``.jsonl`` file (one record per line; blank lines skipped) or
-            a ``.json`` file holding a list of records.
-        fmt (str): ``'normalized'`` or a format of
-            :data:`~vtg_plugins.datasets.ann_formats.ANNOTATION_FORMATS`
-            (e.g. ``'qvhighlights'``, ``'ego4d_nlq_jsonl'``), converted to the
-            normalized record before validation. For the nested official
-            Ego4D ``nlq_{split}.json`` use
-            :func:`~vtg_plugins.datasets.ann_formats.load_ego4d_nlq_json`.
+        path: a ``.jsonl`` file (one record per line; blank lines skipped)
+            or a ``.json`` file holding a list of records.
+        convert (callable, optional): maps each decoded record of an
+            official format to a normalized dict (``KeyError`` /
+            ``ValueError`` / ``TypeError`` name what is wrong); None for
+            normalized records.
         window_policy (str): ``'error'`` | ``'clip'`` | ``'keep'``, see
             :func:`validate_record`.
         tolerance (float): seconds a window may exceed ``[0, duration]``.
-        **fmt_kwargs: passed to the format converter (e.g. ``clip_len``).
 
     Returns:
         list[GroundingRecord]: the records in file order.
@@ -248,17 +256,14 @@ def load_grounding_annotations(
         ValueError: ``"{file}: line {n}: qid {qid!r}: {what is wrong}"``
             for the first bad record, or for a duplicated qid.
     """
-    from .ann_formats import get_converter
     path = Path(path)
-    convert: Optional[Callable[..., dict]] = (
-        None if fmt == 'normalized' else get_converter(fmt))
     records, seen = [], {}
     for where, raw in _read_raw(path):
         qid = raw.get('qid', raw.get('query_id')) if isinstance(raw,
                                                                 dict) else None
         try:
             if convert is not None:
-                raw = convert(raw, **fmt_kwargs)
+                raw = convert(raw)
             rec = validate_record(raw, window_policy, tolerance)
         except (ValueError, KeyError, TypeError) as e:
             what = (f"missing field {e}" if isinstance(e, KeyError) else
@@ -272,8 +277,59 @@ def load_grounding_annotations(
     return records
 
 
+@ANNOTATION_LOADERS.register_module(name='normalized')
+def load_normalized(path: PathLike,
+                    window_policy: str = 'error',
+                    tolerance: float = 1e-3) -> List[GroundingRecord]:
+    """Normalized records (``.jsonl`` or ``.json``), see :func:`read_records`.
+    """
+    return read_records(path, None, window_policy, tolerance)
+
+
+def load_grounding_annotations(
+        path: PathLike,
+        fmt: str = 'normalized',
+        window_policy: str = 'error',
+        tolerance: float = 1e-3,
+        **fmt_kwargs) -> List[GroundingRecord]:
+    """Load and validate a grounding annotation file of any registered
+    format.
+
+    Args:
+        path: the annotation file.
+        fmt (str): a format of
+            :data:`~vtg_plugins.registry.ANNOTATION_LOADERS`:
+            ``'normalized'``, or e.g. ``'qvhighlights'``,
+            ``'ego4d_nlq_jsonl'``, ``'ego4d_nlq_json'``.
+        window_policy (str): ``'error'`` | ``'clip'`` | ``'keep'``, see
+            :func:`validate_record`.
+        tolerance (float): seconds a window may exceed ``[0, duration]``.
+        **fmt_kwargs: options of the format's loader (e.g. ``clip_len``).
+
+    Returns:
+        list[GroundingRecord]: the records in file order.
+
+    Raises:
+        ValueError: for an unknown format or option, or naming the file,
+            line / position, qid and field of the first bad record.
+    """
+    loader = ANNOTATION_LOADERS.get(fmt)
+    if loader is None:
+        raise ValueError(f'{path}: unknown annotation format {fmt!r}; known: '
+                         f'{sorted(ANNOTATION_LOADERS.module_dict)}')
+    params = inspect.signature(loader).parameters
+    unknown = sorted(set(fmt_kwargs) - set(params))
+    if unknown:
+        options = [p for p in params
+                   if p not in ('path', 'window_policy', 'tolerance')]
+        raise ValueError(f'{path}: annotation format {fmt!r} has no '
+                         f'option(s) {unknown}; its options: {options}')
+    return loader(
+        path, window_policy=window_policy, tolerance=tolerance, **fmt_kwargs)
+
+
 def dump_grounding_annotations(records: List[GroundingRecord],
                                path: PathLike) -> None:
     """Write records as normalized ``.jsonl``, atomically (temp + rename)."""
     lines = [json.dumps(r.to_dict(), ensure_ascii=False) for r in records]
-    atomic_write_bytes(Path(path), ('\n'.join(lines) + '\n').encode('utf-8'))
+    atomic_write_text(path, '\n'.join(lines) + '\n')

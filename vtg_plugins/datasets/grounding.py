@@ -15,7 +15,8 @@ from mmengine.dataset import BaseDataset
 
 from vtg_plugins.registry import DATASETS
 from .annotations import GroundingRecord, load_grounding_annotations
-from .feature_stores import FeatureStore, build_feature_store, check_recipe
+from vtg_plugins.features.recipe import check_recipe
+from .feature_stores import FeatureStore, build_feature_store
 
 
 def build_store(cfg: Union[dict, FeatureStore, None],
@@ -47,9 +48,10 @@ class GroundingDataset(BaseDataset):
         query_store (dict | FeatureStore, optional): store keyed by
             ``query_key`` of the record (``'qid'``; ``'vid'`` where the query
             is the video title, as in YouTube Highlights / TVSum).
-        ann_format (str): ``'normalized'`` or an official format name of
-            :data:`vtg_plugins.datasets.ANNOTATION_FORMATS`.
-        ann_kwargs (dict): passed to the format converter (e.g.
+        ann_format (str): ``'normalized'`` or another format of
+            :data:`vtg_plugins.registry.ANNOTATION_LOADERS` (e.g.
+            ``'qvhighlights'``, ``'ego4d_nlq_json'``).
+        ann_kwargs (dict): options of the format's loader (e.g.
             ``clip_len``).
         window_policy (str): out-of-duration windows: ``'keep'`` (default,
             as the official evaluators), ``'clip'`` or ``'error'``.
@@ -116,8 +118,10 @@ class GroundingDataset(BaseDataset):
             **kwargs)
 
     def load_records(self) -> List[GroundingRecord]:
-        """The annotation file as validated normalized records (subclasses
-        reading other layouts override this)."""
+        """The annotation file as validated normalized records, read by the
+        loader registered for ``ann_format``. A dataset whose annotations
+        are not one file of records overrides this (the one override it
+        needs)."""
         return load_grounding_annotations(
             self.ann_file,
             fmt=self.ann_format,

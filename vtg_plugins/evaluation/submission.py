@@ -13,23 +13,12 @@ into place with ``os.replace``, so a crash never leaves a partial file.
 import json
 from typing import Any, Iterable, List, Sequence
 
-from vtg_plugins.utils.io import atomic_write
+from vtg_plugins.utils.io import atomic_write_text
 
 EGO4D_NLQ_VERSION = '1.0'
 EGO4D_NLQ_CHALLENGE = 'ego4d_nlq_challenge'
 QVH_KEYS = ('qid', 'query', 'vid', 'pred_relevant_windows',
             'pred_saliency_scores')
-
-
-def atomic_write_text(path: str, text: str) -> str:
-    """Write ``text`` to ``path`` atomically (temp file + ``os.replace``).
-
-    Returns:
-        str: ``path``.
-    """
-    with atomic_write(path, 'w', encoding='utf-8') as f:
-        f.write(text)
-    return path
 
 
 def load_json(path: str) -> Any:

@@ -67,9 +67,10 @@ def normalize(frames: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def reference_video_features(model, images: torch.Tensor, k: int):
-    """R²-Tuning ``clip_video_tower`` written out on an open_clip CLIP:
-    conv1 -> CLS -> +pos -> ln_pre -> every block; the last k block outputs
-    stacked as [N, k, P, C] (network order)."""
+    """The last k visual block outputs of an open_clip CLIP, written out
+    (conv1 -> CLS -> +pos -> ln_pre -> every block) as the official
+    yeliudev/R2-Tuning ``clip_video_tower`` computes them: [N, k, P, C],
+    network order."""
     v = model.visual
     x = v.conv1(images).flatten(2).transpose(1, 2)
     cls = v.class_embedding.view(1, 1, -1).expand(len(x), 1, -1)
@@ -83,66 +84,12 @@ def reference_video_features(model, images: torch.Tensor, k: int):
 
 @torch.no_grad()
 def reference_text_features(model, tokens: torch.Tensor, k: int):
-    """R²-Tuning ``clip_query_tower`` on an open_clip CLIP: the last k text
-    block outputs [N, 77, k, C] (causal mask, no ln_final)."""
+    """The last k text block outputs of an open_clip CLIP, written out as
+    the official yeliudev/R2-Tuning ``clip_query_tower`` computes them
+    (causal mask, no ln_final): [N, 77, k, C]."""
     x = model.token_embedding(tokens) + model.positional_embedding
     outs = []
     for blk in model.transformer.resblocks:
         x = blk(x, attn_mask=model.attn_mask)
         outs.append(x)
     return torch.stack(outs[-k:], dim=2)
-
-
-#: R²-Tuning widths matching TINY_CLIP (visual width 64, text 32, 50 tokens)
-TINY_R2_ARCH = dict(video_dims=64, query_dims=32, num_tokens=50)
-
-
-def write_tiny_r2_setup(root, video_seconds: float, ckpt_meta=None,
-                        random_gates: bool = False):
-    """A tiny video (10 fps), tiny CLIP weights, a tiny R²-Tuning config on
-    top of the official QVHighlights one (k=2 layers of TINY_CLIP, dims 32;
-    QVHighlights post-processing) and its random-init checkpoint.
-
-    Args:
-        root (Path): output directory.
-        video_seconds (float): length of ``v.mp4``.
-        ckpt_meta (dict, optional): the checkpoint's ``meta``.
-        random_gates (bool): draw the layer gates from U(-1, 1) (init 0
-            makes deeper layers matter less) so every layer matters.
-
-    Returns:
-        SimpleNamespace: ``video``, ``clip``, ``cfg``, ``ckpt`` paths and the
-        model's ``state``.
-    """
-    from pathlib import Path
-    from types import SimpleNamespace
-
-    from mmengine.config import Config
-
-    from vtg_plugins.registry import MODELS
-    from vtg_plugins.testing.configs import write_config
-    root = Path(root)
-    qvh = (Path(__file__).resolve().parents[2] / 'configs' / 'r2_tuning' /
-           'r2_tuning_clip-b32_1xb128-30e_qvhighlights.py')
-    write_video(root / 'v.mp4', video_seconds, 10)
-    save_tiny_checkpoint(root / 'clip.pt')
-    arch = dict(TINY_R2_ARCH, _delete_=True)
-    cfg = write_config(
-        root / 'tiny_r2.py', qvh,
-        f'model = dict(arch={arch!r}, dims=32, k=2, heads=2)\n'
-        "recipe = dict(backbone='ViT-B/32', k=2, layers=[2, 3], "
-        f"dtype='float16', model_cfg={TINY_CLIP!r})")
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(cfg).model)
-    if random_gates:
-        with torch.no_grad():
-            model.adapter.gate.uniform_(-1, 1)
-    torch.save(
-        dict(state_dict=model.state_dict(), meta=ckpt_meta or {}),
-        root / 'r2.pth')
-    return SimpleNamespace(
-        video=root / 'v.mp4',
-        clip=root / 'clip.pt',
-        cfg=cfg,
-        ckpt=root / 'r2.pth',
-        state=model.state_dict())

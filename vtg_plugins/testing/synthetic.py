@@ -30,7 +30,7 @@ import numpy as np
 
 from vtg_plugins.datasets.ann_formats import EGO4D_CLIP_LEN
 from vtg_plugins.datasets.feature_stores import DirectoryWriter, LMDBWriter
-from vtg_plugins.datasets.feature_stores.io import atomic_write_bytes
+from vtg_plugins.utils.io import atomic_write_bytes
 
 PathLike = Union[str, Path]
 _OBJECTS = ('cup', 'knife', 'phone', 'keys', 'bottle', 'bag', 'book', 'plate',

@@ -1,8 +1,9 @@
 """Config preparation shared by ``tools/train.py`` and ``tools/test.py``.
 
 Turns command-line choices (work dir, AMP, launcher, overrides) into config
-changes, and builds the right runner (``Runner`` or, for DeepSpeed/FSDP
-strategies, ``FlexibleRunner``).
+changes, sets up distributed runs on machines without CUDA (gloo, DDP
+without ``device_ids``), and builds the right runner (``Runner`` or, for
+DeepSpeed/FSDP strategies, ``FlexibleRunner``).
 """
 import os
 import os.path as osp
@@ -10,8 +11,6 @@ from typing import Iterable, Optional
 
 import torch
 from mmengine.config import Config
-
-from vtg_plugins import compat
 
 
 def check_cfg_options(cfg: Config, options: Optional[dict],
@@ -96,6 +95,50 @@ def adapt_amp_to_device(cfg: Config) -> bool:
     return True
 
 
+def init_cpu_distributed(launcher: str, port: int = 29500) -> None:
+    """Initialise a gloo process group for CPU-only distributed runs.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` for the pytorch
+    and slurm launchers and defaults to NCCL, so ``tools/dist_train.sh`` fails
+    on machines without CUDA. This reads the launcher's environment (torchrun:
+    RANK/WORLD_SIZE/MASTER_*; slurm: SLURM_*; mpi: OMPI_*) and initialises
+    gloo. Models must then be wrapped with ``device_ids=None``; see
+    :func:`cpu_model_wrapper_cfg`.
+    """
+    import torch.distributed as dist
+    if dist.is_initialized():
+        return
+    env = os.environ
+    if launcher == 'slurm':
+        env['RANK'] = env['SLURM_PROCID']
+        env['WORLD_SIZE'] = env['SLURM_NTASKS']
+        env['LOCAL_RANK'] = env.get('SLURM_LOCALID', '0')
+        if 'MASTER_ADDR' not in env:
+            import subprocess
+            nodes = env['SLURM_NODELIST']
+            env['MASTER_ADDR'] = subprocess.getoutput(
+                f'scontrol show hostname {nodes} | head -n1')
+        env.setdefault('MASTER_PORT', str(port))
+    elif launcher == 'mpi':
+        env['RANK'] = env['OMPI_COMM_WORLD_RANK']
+        env['WORLD_SIZE'] = env['OMPI_COMM_WORLD_SIZE']
+        env['LOCAL_RANK'] = env.get('OMPI_COMM_WORLD_LOCAL_RANK', '0')
+        env.setdefault('MASTER_ADDR', '127.0.0.1')
+        env.setdefault('MASTER_PORT', str(port))
+    elif launcher != 'pytorch':
+        raise ValueError(f'unknown launcher {launcher!r}')
+    dist.init_process_group(backend='gloo')
+
+
+def cpu_model_wrapper_cfg(cfg: Optional[dict] = None) -> dict:
+    """DDP wrapper config for CPU: ``device_ids=None`` (the Runner's default
+    ``[LOCAL_RANK]`` makes DDP look for a CUDA device)."""
+    cfg = dict(cfg or {})
+    cfg.setdefault('type', 'MMDistributedDataParallel')
+    cfg['device_ids'] = None
+    return cfg
+
+
 def setup_launcher(cfg: Config, launcher: str, local_rank: int) -> None:
     """Record the launcher; on machines without CUDA initialise gloo
     ourselves and wrap models with ``device_ids=None``."""
@@ -107,9 +150,9 @@ def setup_launcher(cfg: Config, launcher: str, local_rank: int) -> None:
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
     cfg.env_cfg.dist_cfg.backend = 'gloo'
     if 'strategy' not in cfg:
-        cfg.model_wrapper_cfg = compat.cpu_model_wrapper_cfg(
+        cfg.model_wrapper_cfg = cpu_model_wrapper_cfg(
             cfg.get('model_wrapper_cfg'))
-    compat.init_cpu_distributed(launcher)
+    init_cpu_distributed(launcher)
 
 
 def add_tensorboard(cfg: Config) -> None:

@@ -5,9 +5,8 @@ Each project's ``pyproject.toml`` declares
 project installed on its own (``pip install projects/<name>``) is found here
 without the rest of the repository.
 """
-import importlib
 from importlib.metadata import entry_points
-from typing import Dict, List
+from typing import Dict
 
 GROUP = 'vtg_plugins.projects'
 
@@ -23,15 +22,3 @@ def list_projects() -> Dict[str, dict]:
             dist=dist.metadata['Name'] if dist is not None else '?',
             version=dist.version if dist is not None else '?')
     return dict(sorted(found.items()))
-
-
-def import_projects(names: List[str] = None) -> list:
-    """Import installed projects (all, or the given names) so their modules
-    register. Returns the imported modules."""
-    projects = list_projects()
-    names = list(projects) if names is None else names
-    missing = [n for n in names if n not in projects]
-    if missing:
-        raise ValueError(f'projects {missing} are not installed; installed: '
-                         f'{sorted(projects)}')
-    return [importlib.import_module(projects[n]['module']) for n in names]

@@ -26,9 +26,11 @@ submission, written atomically.
 """
 import argparse
 import json
-import os
-import tempfile
 from typing import Dict, List, Sequence, Tuple
+
+from vtg_plugins.evaluation.submission import (EGO4D_NLQ_CHALLENGE,
+                                               EGO4D_NLQ_VERSION)
+from vtg_plugins.utils.io import atomic_write_text
 
 __all__ = [
     'hull_nms', 'cluster_top1', 'ensemble_query', 'ensemble_results',
@@ -174,21 +176,13 @@ def ensemble_files(paths: Sequence[str], out: str, **kwargs) -> List[dict]:
                              f'"results"')
         results.append(data['results'])
     fused = ensemble_results(results, paths, **kwargs)
-    folder = os.path.dirname(os.path.abspath(out))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(
-                dict(
-                    version='1.0',
-                    challenge='ego4d_nlq_challenge',
-                    results=fused), f)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(
+        out,
+        json.dumps(
+            dict(
+                version=EGO4D_NLQ_VERSION,
+                challenge=EGO4D_NLQ_CHALLENGE,
+                results=fused)))
     return fused
 
 

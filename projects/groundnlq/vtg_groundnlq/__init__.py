@@ -7,7 +7,7 @@ uses (grounding datasets and feature stores, metrics, hooks).
 import vtg_plugins  # noqa: F401  (registries, upstream fixes)
 import vtg_plugins.datasets  # noqa: F401
 import vtg_plugins.engine  # noqa: F401
-import vtg_plugins.evaluation  # noqa: F401
+import vtg_plugins.evaluation.metrics  # noqa: F401
 from . import datasets, engine, models  # noqa: F401
 from .datasets import Ego4DNLQDataset, NLQTemporalJitter, PackGroundNLQInputs
 from .engine import GroundNLQOptimWrapperConstructor

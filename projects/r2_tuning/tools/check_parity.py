@@ -2,56 +2,36 @@
 
 Usage::
 
-    python projects/r2_tuning/tools/check_parity.py FIXTURE [--atol X]
+    python projects/r2_tuning/tools/check_parity.py FIXTURE [--atol X] \
+        [--rtol Y]
 
-``FIXTURE`` has the structure of ``shared/refs/r2_tuning/parity_qvh.pt`` (see
-the README there): the official state_dict, padded official-format inputs and
-the official outputs of (a) the batched training forward, (b) the batch-1
-test forward of each sample and (c) the official post-processing /
-evaluation. The state_dict goes through ``convert_official``; our model then
-runs the same inputs (predict mode batched) and one JSON object
-``{"<field>": max_abs_diff, ..., "ok": bool}`` is printed. Exit status 1 when
-a field exceeds ``--atol`` or a shape/length differs (reported as ``inf``).
+``FIXTURE`` is a ``torch.save``d dict made by running the official code: the
+official ``state_dict``, padded official-format ``inputs`` and the official
+``outputs`` of (a) the batched training forward (``batch_train_mode``: losses
+and every intermediate tensor), (b) the batch-1 test forward of each sample
+(``per_sample_test_mode``) and (c) the official post-processing / evaluation
+(``postprocessed``: one entry per NMS setting, or the YouTube Highlights
+evaluation). The state_dict goes through
+:func:`vtg_r2_tuning.converters.convert_state_dict`; our model then runs the
+same inputs (predict mode batched) and every output field of the fixture is
+compared (:class:`vtg_plugins.testing.parity.ParityReport`): one JSON object
+``{"<field>": max_abs_diff, ..., "ok": bool}`` is printed. Exit status 1
+when a field is outside ``atol + rtol * |ref|`` (defaults ``1e-4``, ``0``),
+when shapes, lengths or keys differ (reported as ``inf``), or when the
+fixture holds an output this checker does not know.
 """
 import argparse
-import importlib.util
-import json
-import math
-import os
 import re
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
+from vtg_plugins.testing.parity import ParityReport
+
 DEFAULT_ATOL = 1e-4
-
-
-def _converter():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        'convert_official.py')
-    spec = importlib.util.spec_from_file_location('_r2_convert', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _diff(ours, ref) -> float:
-    """Max abs difference of tensors / nested lists; inf on shape change."""
-    if ours is None or ref is None:
-        return 0. if ours is None and ref is None else math.inf
-    if isinstance(ref, (list, tuple)):
-        if not isinstance(ours, (list, tuple)) or len(ours) != len(ref):
-            return math.inf
-        return max([_diff(o, r) for o, r in zip(ours, ref)], default=0.)
-    ours = torch.as_tensor(ours, dtype=torch.float64)
-    ref = torch.as_tensor(ref, dtype=torch.float64)
-    if ours.shape != ref.shape:
-        return math.inf
-    if ours.numel() == 0:
-        return 0.
-    same = (ours == ref) | (ours.isnan() & ref.isnan())
-    return float((ours - ref).abs().masked_fill(same, 0).max())
+DEFAULT_RTOL = 0.0
+_OUTPUT_GROUPS = ('batch_train_mode', 'per_sample_test_mode', 'postprocessed')
 
 
 def _postprocess_cfg(name: str) -> Optional[Tuple[Optional[float], dict]]:
@@ -88,13 +68,15 @@ def youtube_map(saliency: List[torch.Tensor], match: torch.Tensor) -> float:
     return round(sum(aps) / len(aps), 5)
 
 
-def run_parity(fixture: str, atol: float = DEFAULT_ATOL) -> Dict:
-    """Compare our model with the fixture; returns the JSON dict."""
-    import vtg_r2_tuning  # noqa: F401
-    from vtg_plugins.models import r2_postprocess
+def run_parity(fixture: str,
+               atol: float = DEFAULT_ATOL,
+               rtol: float = DEFAULT_RTOL) -> ParityReport:
+    """Compare our model with every output field of the fixture file."""
+    from vtg_r2_tuning.converters import convert_state_dict
+    from vtg_r2_tuning.models.postprocess import r2_postprocess
     from vtg_plugins.registry import MODELS
     fx = torch.load(fixture, map_location='cpu', weights_only=True)
-    state_dict, cfg = _converter().convert_state_dict(fx['state_dict'])
+    state_dict, cfg = convert_state_dict(fx['state_dict'])
     model = MODELS.build(cfg)
     model.load_state_dict(state_dict)
     model.eval()
@@ -112,51 +94,63 @@ def run_parity(fixture: str, atol: float = DEFAULT_ATOL) -> Dict:
             ds.update(fps=fps[i], duration=n / fps[i])
         samples.append(ds)
     inputs = dict(video=inp['video'], query=inp['query'])
-    res: Dict[str, float] = {}
+    report = ParityReport(atol, rtol)
+    for group in ref:
+        if group not in _OUTPUT_GROUPS:
+            report.fail(f'outputs.{group}', 'a fixture output this checker '
+                        'does not compare')
+    missing = [group for group in _OUTPUT_GROUPS if group not in ref]
+    if missing:
+        for group in missing:
+            report.fail(f'outputs.{group}', 'missing from the fixture')
+        return report
     with torch.no_grad():
         out = model(inputs, samples, mode='tensor')
         losses = model(inputs, samples, mode='loss')
         raw = model.predict_raw(inputs, samples)
     train = ref['batch_train_mode']
+    report.compare('loss_keys', sorted(losses), sorted(train['losses']))
     for key, val in train['losses'].items():
-        res[key] = _diff(losses.get(key), val)
-    res['loss_keys'] = 0. if set(losses) == set(train['losses']) else math.inf
-    for key in ('video_emb', 'query_emb', 'video_msk', 'out_class',
-                'out_coord', 'point', 'pymid_msk', 'coll_v', 'coll_q'):
-        res[key] = _diff(out[key], train[key])
-    for key in ('saliency', 'boundary'):
-        if key in ref['per_sample_test_mode'][0]:
-            res[f'test_{key}'] = _diff([r.get(key) for r in raw],
-                                       [r[key] for r in
-                                        ref['per_sample_test_mode']])
+        report.compare(key, losses.get(key), val)
+    for key in train:
+        if key != 'losses':
+            report.compare(key, out.get(key), train[key])
+    test = ref['per_sample_test_mode']
+    for key in dict.fromkeys(k for r in test for k in r):
+        report.compare(f'test_{key}', [r.get(key) for r in raw],
+                       [r.get(key) for r in test])
     for name, records in ref['postprocessed'].items():
         parsed = _postprocess_cfg(name)
         if name == 'youtube_evaluate':
             ours = youtube_map([r['saliency'] for r in raw], inp['match'])
-            res['youtube_mAP'] = abs(ours - records['mAP'])
+            report.compare('youtube_mAP', dict(mAP=ours), records)
         elif parsed is not None:
             unit, nms = parsed
             windows = [
                 r2_postprocess(r['boundary'], samples[i]['duration'], unit,
                                nms).tolist() for i, r in enumerate(raw)
             ]
-            res[f'post_{name}'] = _diff(
-                windows, [r['pred_relevant_windows'] for r in records])
-    res = {k: (v if math.isfinite(v) else float('inf')) for k, v in
-           res.items()}
-    res['ok'] = all(v <= atol for v in res.values())
-    return res
+            report.compare(f'post_{name}', windows,
+                           [r['pred_relevant_windows'] for r in records])
+            report.compare(f'post_{name}.saliency',
+                           [r['saliency'] for r in raw],
+                           [r['pred_saliency_scores'] for r in records])
+        else:
+            report.fail(f'post_{name}', 'a post-processing this checker '
+                        'cannot read from its name')
+    return report
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('fixture')
     parser.add_argument('--atol', type=float, default=DEFAULT_ATOL,
-                        help=f'max abs difference (default {DEFAULT_ATOL})')
+                        help=f'absolute tolerance (default {DEFAULT_ATOL})')
+    parser.add_argument('--rtol', type=float, default=DEFAULT_RTOL,
+                        help='tolerance relative to |ref| (default '
+                        f'{DEFAULT_RTOL})')
     args = parser.parse_args(argv)
-    res = run_parity(args.fixture, args.atol)
-    print(json.dumps(res))
-    return 0 if res['ok'] else 1
+    return run_parity(args.fixture, args.atol, args.rtol).emit()
 
 
 if __name__ == '__main__':

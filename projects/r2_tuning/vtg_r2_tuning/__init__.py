@@ -7,7 +7,7 @@ metrics, hooks).
 import vtg_plugins  # noqa: F401  (registries, upstream fixes)
 import vtg_plugins.datasets  # noqa: F401
 import vtg_plugins.engine  # noqa: F401
-import vtg_plugins.evaluation  # noqa: F401
+import vtg_plugins.evaluation.metrics  # noqa: F401
 from .datasets import (PackR2Inputs, R2GroundingTargets, R2HighlightTargets,
                        TVSumDataset, YouTubeHighlightsDataset)
 from .models import R2Tuning

@@ -5,12 +5,12 @@ import sys
 import pytest
 import torch
 
-import vtg_groundnlq  # noqa: F401
+from vtg_groundnlq import converters as convert
 from vtg_groundnlq.models import GroundNLQ
 from vtg_plugins.testing import ref_path
 from ._tools import TOOLS, load_tool
 
-convert = load_tool('convert_official')
+check_parity = load_tool('check_parity')
 
 TINY = dict(
     input_vid_dim=24,
@@ -59,6 +59,28 @@ def test_convert_checkpoint_infers_arch_and_loads(tmp_path):
     assert float(model.loss_normalizer) == 200.0
 
 
+def test_convert_command_line(tmp_path, capsys):
+    """The official 7 pyramid levels, the CLI's defaults but the length."""
+    src, dst = tmp_path / 'official.pth.tar', tmp_path / 'groundnlq.pth'
+    arch = dict(input_vid_dim=24, input_txt_dim=16, embd_dim=32,
+                backbone_arch=(2, 1, 2, 0, 6), max_seq_len=128)
+    sd = GroundNLQ(**arch).state_dict()
+    sd.pop('loss_normalizer')
+    torch.save(dict(state_dict=sd), src)
+    load_tool('convert_official').main(
+        [str(src), str(dst), '--max-seq-len', '128'])
+    assert f'wrote {dst}: ' in capsys.readouterr().out
+    ckpt = torch.load(dst, weights_only=False)
+    cfg = ckpt['meta']['model_cfg']
+    assert cfg['backbone_arch'] == (2, 1, 2, 0, 6)
+    assert (cfg['max_seq_len'], cfg['embd_dim'], cfg['n_head']) == (128, 32,
+                                                                     4)
+    GroundNLQ(**cfg).load_state_dict(ckpt['state_dict'])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'groundnlq.pth', 'official.pth.tar'
+    ]
+
+
 def test_convert_reports_missing_and_bad_shapes():
     sd = official_like_state_dict()
     model = GroundNLQ(**TINY)
@@ -80,18 +102,33 @@ def test_parity_with_official_outputs():
     fixture = torch.load(
         ref_path('groundnlq', 'parity.pt'), weights_only=False)
     report = check_parity.check(fixture)
-    assert report.failed == [], {k: report[k] for k in report.failed}
+    assert report.failed == [], report.problems
     for field in ('results.segments', 'real_len.results.segments',
                   'losses.final_loss', 'real_len.pre_nms.scores', 'gt_offsets',
-                  'fpn_feats'):
+                  'fpn_feats', 'backbone_masks', 'real_len.backbone_masks',
+                  'results.video_id', 'pos_embd'):
         assert field in report
-    # the tolerance rule is |ours - ref| <= atol + rtol * |ref|, shapes equal
-    rule = check_parity._Report(atol=1e-4, rtol=1e-5)
-    rule.add('near', [(torch.tensor([1000.0]), torch.tensor([1000.005]))])
-    rule.add('far', [(torch.tensor([1.0]), torch.tensor([1.0002]))])
-    rule.add('shape', [(torch.zeros(4), torch.zeros(5))])
-    assert rule.failed == ['far', 'shape']
-    assert rule['near'] == pytest.approx(0.005, rel=1e-2)
+
+
+def _truncated(fixture, name, levels=4):
+    out = dict(fixture['outputs'])
+    out[name] = out[name][:levels]
+    return dict(fixture, outputs=out)
+
+
+@pytest.mark.parametrize('name', ['fpn_feats_cropped', 'backbone_masks'])
+def test_a_truncated_official_fixture_fails(name):
+    """A reference cut to 4 of 7 pyramid levels is not a pass (zip() would
+    compare the first 4 and report ok)."""
+    fixture = torch.load(
+        ref_path('groundnlq', 'parity.pt'), weights_only=False)
+    report = check_parity.check(_truncated(fixture, name))
+    field = name.replace('_cropped', '')
+    assert report.failed == [field, 'real_len.' + field]
+    assert report[field] == float('inf')
+    assert report.problems[field] == [
+        f'{field}: 7 entries vs 4 in the reference'
+    ]
 
 
 def tiny_fixture(lengths=(40, 21), qlens=(5, 3)):
@@ -129,7 +166,10 @@ def tiny_fixture(lengths=(40, 21), qlens=(5, 3)):
     with torch.no_grad():
         res = model(inputs, samples, mode='tensor')
         cands = model.candidates(res)
-        results = [model.postprocess(c, s) for c, s in zip(cands, samples)]
+        results = [
+            dict(model.postprocess(c, s), video_id=s['vid'])
+            for c, s in zip(cands, samples)
+        ]
         gt_cls, gt_reg = model.get_targets(res['points'], samples)
         losses = model(inputs, samples, mode='loss')
     sd = model.state_dict()
@@ -144,6 +184,7 @@ def tiny_fixture(lengths=(40, 21), qlens=(5, 3)):
         outputs=dict(
             backbone_feats_cropped=res['feats'],
             fpn_feats_cropped=res['fpn_feats'],
+            backbone_masks=[m[:, None] for m in res['masks']],
             fpn_masks=[m[:, None] for m in res['masks']],
             points=res['points'],
             cls_logits=res['cls_logits'],
@@ -160,13 +201,10 @@ def tiny_fixture(lengths=(40, 21), qlens=(5, 3)):
             results=results))
 
 
-check_parity = load_tool('check_parity')
-
-
 def test_check_parity_on_another_fixture_and_cli(tmp_path):
     fixture = tiny_fixture()
     report = check_parity.check(fixture)
-    assert report.failed == [], {k: report[k] for k in report.failed}
+    assert report.failed == [], report.problems
     assert 'real_len.results.segments' in report
     # a wrong stored result must make the CLI fail with exit code 1
     fixture['outputs']['results'][1]['scores'][0] += 1e-3
@@ -183,3 +221,37 @@ def test_check_parity_on_another_fixture_and_cli(tmp_path):
     assert report['results.scores'] == pytest.approx(1e-3, rel=1e-3)
     assert report['backbone_feats'] == 0.0
     assert "'results.scores', 'real_len.results.scores'" in proc.stderr
+
+
+def test_check_parity_fails_on_other_structures():
+    """Fewer pyramid levels, a dropped video, a missing result key and an
+    output field the checker does not know all fail."""
+    fixture = tiny_fixture()
+    out = fixture['outputs']
+    out['points'] = out['points'][:3]
+    out['pre_nms'] = out['pre_nms'][:1]
+    del out['results'][0]['labels']
+    out['saliency'] = torch.zeros(3)
+    report = check_parity.check(fixture)
+    assert set(report.failed) == {
+        'outputs.saliency', 'points', 'real_len.points', 'pre_nms.segments',
+        'pre_nms.scores', 'pre_nms.labels', 'real_len.pre_nms.segments',
+        'real_len.pre_nms.scores', 'real_len.pre_nms.labels',
+        'results.labels', 'real_len.results.labels'
+    }
+    assert report.problems['pre_nms.scores'] == [
+        'pre_nms.scores: 2 entries vs 1 in the reference'
+    ]
+    assert report.problems['results.labels'] == [
+        'results.labels[0]: Tensor vs reference NoneType'
+    ]
+    del out['backbone_masks']
+    report = check_parity.check(fixture)
+    assert report.problems == {
+        'outputs.saliency': [
+            'outputs.saliency: a fixture output this checker does not '
+            'compare'
+        ],
+        'outputs.backbone_masks':
+        ['outputs.backbone_masks: missing from the fixture']
+    }

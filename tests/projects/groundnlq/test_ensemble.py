@@ -83,3 +83,26 @@ def test_files_are_matched_by_query_not_position(tmp_path):
             r'needs'):
         ens.ensemble_files([f1, f5], str(tmp_path / 'x.json'))
     assert not (tmp_path / 'x.json').exists()
+
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    f1 = _write(tmp_path / 'm1.json', [dict(
+        clip_uid='c', annotation_uid='a', query_idx=0, predicted_times=M1)])
+    f2 = _write(tmp_path / 'm2.json', [dict(
+        clip_uid='c', annotation_uid='a', query_idx=0, predicted_times=M2)])
+    out = tmp_path / 'out.json'
+    out.write_text('previous')
+
+    def crash(*args):  # the process dies after writing, before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr('os.replace', crash)
+    with pytest.raises(KeyboardInterrupt):
+        ens.ensemble_files([f1, f2], str(out))
+    monkeypatch.undo()
+    assert out.read_text() == 'previous'
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'm1.json', 'm2.json', 'out.json'
+    ]
+    ens.ensemble_files([f1, f2], str(out))
+    assert json.loads(out.read_text())['version'] == '1.0'

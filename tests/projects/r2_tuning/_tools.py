@@ -1,4 +1,5 @@
-"""Load the project's tool scripts (not a package) as modules."""
+"""Load the project's command-line tools (scripts, not a package) as
+modules; the logic they wrap is importable from ``vtg_r2_tuning``."""
 import importlib.util
 from pathlib import Path
 
@@ -7,6 +8,7 @@ TOOLS = Path(__file__).resolve().parents[3] / 'projects' / 'r2_tuning' / \
 
 
 def load_tool(name: str):
+    """Import ``projects/r2_tuning/tools/{name}.py`` as a module."""
     spec = importlib.util.spec_from_file_location(f'_r2_{name}',
                                                   TOOLS / f'{name}.py')
     module = importlib.util.module_from_spec(spec)

@@ -4,12 +4,10 @@ from collections import OrderedDict
 import pytest
 import torch
 
-import vtg_r2_tuning  # noqa: F401
 from vtg_plugins.registry import MODELS
 from vtg_plugins.testing import ref_path
+from vtg_r2_tuning import converters as convert_official
 from ._tools import load_tool
-
-convert_official = load_tool('convert_official')
 
 
 @pytest.fixture(scope='module')
@@ -68,3 +66,13 @@ def test_bad_checkpoints_name_the_problem(tmp_path, official):
     with pytest.raises(ValueError, match='junk.pth'):
         convert_official.convert(str(src), str(tmp_path / 'o.pth'))
     assert not (tmp_path / 'o.pth').exists()
+
+
+def test_command_line(tmp_path, official, capsys):
+    src, dst = tmp_path / 'official.pth', tmp_path / 'ours.pth'
+    torch.save({'model': official}, src)
+    load_tool('convert_official').main([str(src), str(dst)])
+    assert f'wrote {dst}' in capsys.readouterr().out
+    out = torch.load(dst, weights_only=True)
+    assert out['meta']['source'] == 'official.pth'
+    assert sorted(os.listdir(tmp_path)) == ['official.pth', 'ours.pth']

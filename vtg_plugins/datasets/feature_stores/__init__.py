@@ -1,29 +1,26 @@
-"""Feature stores: one reader interface, three backends (DESIGN.md §4).
+"""Feature stores: one reader interface, three backends
+(docs/data_contracts.md).
 
-=========  ===================  ==================  =======================
-backend    reader               writer              on-disk layout
-=========  ===================  ==================  =======================
+=========  =======================  =======================  ==================
+backend    reader                   writer                   on-disk layout
+=========  =======================  =======================  ==================
 ``dir``    :class:`DirectoryStore`  :class:`DirectoryWriter`  ``{key}.npy|npz``
-``lmdb``   :class:`LMDBStore`   :class:`LMDBWriter`  GroundNLQ LMDB (npz values)
-``packed`` :class:`PackedStore` :class:`PackedWriter`  memmapped shards + index
-=========  ===================  ==================  =======================
+``lmdb``   :class:`LMDBStore`       :class:`LMDBWriter`       GroundNLQ LMDB
+``packed`` :class:`PackedStore`     :class:`PackedWriter`     memmapped shards
+=========  =======================  =======================  ==================
+
+:data:`BACKENDS` maps each backend name to its ``(reader, writer)`` classes,
+read from the :data:`FEATURE_STORES` registry (every reader declares
+``backend`` and ``writer_cls``).
 """
-from .base import (FEATURE_STORES, META_FILE, RECIPE_KEYS, FeatureStore,
-                   StoreWriter, build_feature_store, check_recipe, read_meta)
+from .base import (BACKENDS, FEATURE_STORES, META_FILE, FeatureStore,
+                   StoreWriter, build_feature_store, read_meta)
 from .directory import DirectoryStore, DirectoryWriter
 from .lmdb_store import LMDBStore, LMDBWriter
 from .packed import PackedStore, PackedWriter
 
-#: backend name -> (reader class, writer class)
-BACKENDS = {
-    'dir': (DirectoryStore, DirectoryWriter),
-    'lmdb': (LMDBStore, LMDBWriter),
-    'packed': (PackedStore, PackedWriter),
-}
-
 __all__ = [
-    'FEATURE_STORES', 'META_FILE', 'RECIPE_KEYS', 'BACKENDS', 'FeatureStore',
-    'StoreWriter', 'build_feature_store', 'check_recipe', 'read_meta',
-    'DirectoryStore', 'DirectoryWriter', 'LMDBStore', 'LMDBWriter',
-    'PackedStore', 'PackedWriter'
+    'FEATURE_STORES', 'META_FILE', 'BACKENDS', 'FeatureStore', 'StoreWriter',
+    'build_feature_store', 'read_meta', 'DirectoryStore', 'DirectoryWriter',
+    'LMDBStore', 'LMDBWriter', 'PackedStore', 'PackedWriter'
 ]

@@ -5,31 +5,33 @@ A feature store maps a key (video id or query id) to an array: video features
 ``[T, K, P, C]``), query features ``[L, D]`` or ``[K, L, D]``. Every backend
 keeps a small ``meta.json`` in its root: the feature recipe (backbone, weights
 hash, layers, fps / clip length, crop, dtype). Datasets compare it with the
-recipe their config states (:func:`check_recipe`).
+recipe their config states
+(:func:`vtg_plugins.features.check_recipe`).
 
 Configs build stores through the :data:`FEATURE_STORES` registry::
 
     video_store=dict(type='PackedStore', root='data/qvh/clip_b32_vid_k4')
+
+Each registered reader names its backend (``backend``, the name tools take
+on the command line) and the writer of its layout (``writer_cls``);
+:data:`BACKENDS` is read from the registry, so a backend registered by a
+plugin is listed too.
 """
+import io
 import json
-import math
 import os
 import shutil
 from abc import ABCMeta, abstractmethod
 from pathlib import Path
-from typing import Iterator, List, Optional, Set, Union
+from typing import (Iterator, List, Mapping, Optional, Set, Tuple, Type,
+                    Union)
 
 import numpy as np
 
 from vtg_plugins.registry import FEATURE_STORES
-
-from .io import atomic_write_json, replace_dir
+from vtg_plugins.utils.io import atomic_write_json, replace_dir
 
 META_FILE = 'meta.json'
-#: Recipe fields a feature extractor records (others are allowed).
-RECIPE_KEYS = ('backbone', 'weights_hash', 'layers', 'fps', 'clip_len',
-               'crop', 'dtype')
-
 PathLike = Union[str, os.PathLike]
 
 
@@ -50,55 +52,105 @@ def read_meta(root: PathLike) -> dict:
     return meta
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if (isinstance(a, (int, float)) and isinstance(b, (int, float))
-            and not isinstance(a, bool) and not isinstance(b, bool)):
-        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
-    return a == b
+def npz_bytes(arrays: dict, compress: bool = False) -> bytes:
+    """Serialize ``{name: array}`` as the bytes of an ``.npz`` archive."""
+    with io.BytesIO() as buf:
+        (np.savez_compressed if compress else np.savez)(buf, **arrays)
+        return buf.getvalue()
 
 
-def check_recipe(store_meta: dict,
-                 expected: Optional[dict],
-                 store_name: str = 'feature store') -> None:
-    """Refuse a store whose recipe differs from the expected one.
+class StoreWriter(metaclass=ABCMeta):
+    """Write a store into ``{root}.partial`` and rename it to ``root``.
 
-    Only the keys of ``expected`` are compared (numbers with a relative
-    tolerance of 1e-6, lists and tuples alike); a key the store lacks counts
-    as a difference. ``expected=None`` skips the check.
+    Use as a context manager: on success the staging directory replaces
+    ``root`` (with :func:`~vtg_plugins.utils.io.replace_dir`); on an
+    exception it stays, and a new writer with ``resume=True`` continues from
+    it (:attr:`done_keys` tells what is already there).
 
-    Raises:
-        ValueError: naming the store, each differing field and both recipes.
+    Args:
+        root: final store directory.
+        meta (dict, optional): recipe written to ``meta.json``.
+        overwrite (bool): replace an existing ``root``. Default False.
+        resume (bool): continue an existing staging directory instead of
+            starting over. Default True.
     """
-    if not expected:
-        return
-    missing = object()
-    diffs = []
-    for key, want in expected.items():
-        have = store_meta.get(key, missing)
-        if have is missing or not _same(have, want):
-            have = '<absent>' if have is missing else repr(have)
-            diffs.append(f'{key}: store has {have}, expected {want!r}')
-    if diffs:
-        raise ValueError(
-            f'feature recipe mismatch for {store_name}: ' + '; '.join(diffs) +
-            f'\n  store recipe:    {json.dumps(store_meta, sort_keys=True)}'
-            f'\n  expected recipe: {json.dumps(expected, sort_keys=True)}')
+
+    def __init__(self,
+                 root: PathLike,
+                 meta: Optional[dict] = None,
+                 overwrite: bool = False,
+                 resume: bool = True):
+        self.root = Path(root)
+        if self.root.exists() and not overwrite:
+            raise FileExistsError(f'{self.root} exists; pass overwrite=True '
+                                  '(--overwrite) to replace it')
+        self.staging = self.root.with_name(self.root.name + '.partial')
+        if self.staging.exists() and not resume:
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True, exist_ok=True)
+        self.meta = dict(meta or {})
+        self.done_keys: Set[str] = set()
+        self._committed = False
+
+    def add(self, key: str, array: np.ndarray) -> None:
+        """Store ``array`` under ``key`` (keys of resumed items are skipped
+        by the caller through :attr:`done_keys`)."""
+        if not isinstance(key, str) or not key or key.startswith('.') \
+                or '/' in key or os.sep in key:
+            raise ValueError(f'invalid feature-store key {key!r}: must be a '
+                             "non-empty str without '/' or a leading '.'")
+        array = np.asarray(array)
+        if array.ndim == 0:
+            raise ValueError(f'key {key!r}: features must have >= 1 dim')
+        self._add(key, array)
+        self.done_keys.add(key)
+
+    @abstractmethod
+    def _add(self, key: str, array: np.ndarray) -> None:
+        """Write one item into :attr:`staging`."""
+
+    def _finalize(self) -> None:
+        """Flush buffers and write indexes into :attr:`staging`."""
+
+    def commit(self) -> None:
+        """Finish the store and move it to :attr:`root`."""
+        self._finalize()
+        atomic_write_json(self.staging / META_FILE, self.meta)
+        replace_dir(self.staging, self.root)
+        self._committed = True
+
+    def __enter__(self) -> 'StoreWriter':
+        return self
+
+    def _abort(self) -> None:
+        """Leave :attr:`staging` resumable after an error."""
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._abort()
+        elif not self._committed:
+            self.commit()
 
 
 class FeatureStore(metaclass=ABCMeta):
     """Read-only mapping ``key -> np.ndarray`` over a store on disk.
 
-    Subclasses implement :meth:`_keys` and :meth:`_read`. Handles (LMDB
-    environments, memory maps) are opened lazily and reopened after a fork,
-    so a store can be built in the main process and used in DataLoader
-    workers.
+    Subclasses implement :meth:`_keys` and :meth:`_read` and declare
+    :attr:`backend` and :attr:`writer_cls`. Handles (LMDB environments,
+    memory maps) are opened lazily and reopened after a fork, so a store can
+    be built in the main process and used in DataLoader workers.
 
     Args:
         root: the store directory.
+
+    Attributes:
+        backend (str): the backend name (``'dir'``, ``'lmdb'``, ...), the
+            key of :data:`BACKENDS`.
+        writer_cls (type[StoreWriter] | None): the writer of this layout
+            (None for a read-only backend).
     """
     backend = 'base'
+    writer_cls: Optional[Type[StoreWriter]] = None
 
     def __init__(self, root: PathLike):
         self.root = Path(root)
@@ -183,82 +235,45 @@ class FeatureStore(metaclass=ABCMeta):
         return f'{type(self).__name__}(root={str(self.root)!r})'
 
 
-class StoreWriter(metaclass=ABCMeta):
-    """Write a store into ``{root}.partial`` and rename it to ``root``.
-
-    Use as a context manager: on success the staging directory replaces
-    ``root`` (with :func:`replace_dir`); on an exception it stays, and a new
-    writer with ``resume=True`` continues from it (:attr:`done_keys` tells
-    what is already there).
-
-    Args:
-        root: final store directory.
-        meta (dict, optional): recipe written to ``meta.json``.
-        overwrite (bool): replace an existing ``root``. Default False.
-        resume (bool): continue an existing staging directory instead of
-            starting over. Default True.
-    """
-    backend = 'base'
-
-    def __init__(self,
-                 root: PathLike,
-                 meta: Optional[dict] = None,
-                 overwrite: bool = False,
-                 resume: bool = True):
-        self.root = Path(root)
-        if self.root.exists() and not overwrite:
-            raise FileExistsError(f'{self.root} exists; pass overwrite=True '
-                                  '(--overwrite) to replace it')
-        self.staging = self.root.with_name(self.root.name + '.partial')
-        if self.staging.exists() and not resume:
-            shutil.rmtree(self.staging)
-        self.staging.mkdir(parents=True, exist_ok=True)
-        self.meta = dict(meta or {})
-        self.done_keys: Set[str] = set()
-        self._committed = False
-
-    def add(self, key: str, array: np.ndarray) -> None:
-        """Store ``array`` under ``key`` (keys of resumed items are skipped
-        by the caller through :attr:`done_keys`)."""
-        if not isinstance(key, str) or not key or key.startswith('.') \
-                or '/' in key or os.sep in key:
-            raise ValueError(f'invalid feature-store key {key!r}: must be a '
-                             "non-empty str without '/' or a leading '.'")
-        array = np.asarray(array)
-        if array.ndim == 0:
-            raise ValueError(f'key {key!r}: features must have >= 1 dim')
-        self._add(key, array)
-        self.done_keys.add(key)
-
-    @abstractmethod
-    def _add(self, key: str, array: np.ndarray) -> None:
-        """Write one item into :attr:`staging`."""
-
-    def _finalize(self) -> None:
-        """Flush buffers and write indexes into :attr:`staging`."""
-
-    def commit(self) -> None:
-        """Finish the store and move it to :attr:`root`."""
-        self._finalize()
-        atomic_write_json(self.staging / META_FILE, self.meta)
-        replace_dir(self.staging, self.root)
-        self._committed = True
-
-    def __enter__(self) -> 'StoreWriter':
-        return self
-
-    def _abort(self) -> None:
-        """Leave :attr:`staging` resumable after an error."""
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self._abort()
-        elif not self._committed:
-            self.commit()
-
-
 def build_feature_store(cfg: Union[dict, FeatureStore]) -> FeatureStore:
     """Build a store from ``dict(type='PackedStore', root=...)``."""
     if isinstance(cfg, FeatureStore):
         return cfg
     return FEATURE_STORES.build(cfg)
+
+
+class _Backends(Mapping):
+    """Backend name -> ``(reader class, writer class)`` of every reader in
+    :data:`FEATURE_STORES`, read from the registry at each lookup."""
+
+    def _table(self) -> dict:
+        FEATURE_STORES.import_from_location()
+        table = {}
+        for reader in FEATURE_STORES.module_dict.values():
+            name = reader.backend
+            if name in table:
+                raise ValueError(
+                    f'feature-store backend {name!r} is declared by both '
+                    f'{table[name][0].__name__} and {reader.__name__}')
+            table[name] = (reader, reader.writer_cls)
+        return table
+
+    def __getitem__(self, name: str) -> Tuple[type, Optional[type]]:
+        table = self._table()
+        if name not in table:
+            raise KeyError(f'unknown feature-store backend {name!r}; known: '
+                           f'{sorted(table)}')
+        return table[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __repr__(self) -> str:
+        return f'BACKENDS({self._table()!r})'
+
+
+#: backend name -> (reader class, writer class), from :data:`FEATURE_STORES`
+BACKENDS: Mapping[str, Tuple[type, Optional[type]]] = _Backends()

@@ -13,10 +13,42 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .base import FEATURE_STORES, FeatureStore, PathLike, StoreWriter
-from .io import atomic_save_npy, atomic_write_bytes, npz_bytes
+from vtg_plugins.utils.io import atomic_save_npy, atomic_write_bytes
+
+from .base import (FEATURE_STORES, FeatureStore, PathLike, StoreWriter,
+                   npz_bytes)
 
 _EXTS = ('.npy', '.npz')
+
+
+class DirectoryWriter(StoreWriter):
+    """Write a :class:`DirectoryStore`, one atomic file per item.
+
+    Args:
+        root: final directory.
+        ext (str): ``'.npy'`` (default) or ``'.npz'`` (array name
+            ``features``, compressed when ``compress``).
+        compress (bool): compress ``.npz`` files. Default False.
+        **kwargs: see :class:`StoreWriter`.
+    """
+
+    def __init__(self, root: PathLike, ext: str = '.npy',
+                 compress: bool = False, **kwargs):
+        super().__init__(root, **kwargs)
+        if ext not in _EXTS:
+            raise ValueError(f'ext must be one of {_EXTS}, got {ext!r}')
+        self.ext, self.compress = ext, compress
+        self.done_keys.update(
+            p.stem for p in self.staging.iterdir()
+            if p.suffix in _EXTS and not p.name.startswith('.'))
+
+    def _add(self, key: str, array: np.ndarray) -> None:
+        path = self.staging / f'{key}{self.ext}'
+        if self.ext == '.npy':
+            atomic_save_npy(path, array)
+        else:
+            atomic_write_bytes(path, npz_bytes({'features': array},
+                                               self.compress))
 
 
 @FEATURE_STORES.register_module()
@@ -29,7 +61,8 @@ class DirectoryStore(FeatureStore):
             ``.npz`` file; an archive with a single array needs none.
             Default ``('features', 'token_features')``.
     """
-    backend = 'directory'
+    backend = 'dir'
+    writer_cls = DirectoryWriter
 
     def __init__(self,
                  root: PathLike,
@@ -82,34 +115,3 @@ class DirectoryStore(FeatureStore):
             return npz[npz.files[0]]
         raise ValueError(f'{path} holds arrays {npz.files}, none of '
                          f'{list(self.npz_keys)}')
-
-
-class DirectoryWriter(StoreWriter):
-    """Write a :class:`DirectoryStore`, one atomic file per item.
-
-    Args:
-        root: final directory.
-        ext (str): ``'.npy'`` (default) or ``'.npz'`` (array name
-            ``features``, compressed when ``compress``).
-        compress (bool): compress ``.npz`` files. Default False.
-        **kwargs: see :class:`StoreWriter`.
-    """
-    backend = 'directory'
-
-    def __init__(self, root: PathLike, ext: str = '.npy',
-                 compress: bool = False, **kwargs):
-        super().__init__(root, **kwargs)
-        if ext not in _EXTS:
-            raise ValueError(f'ext must be one of {_EXTS}, got {ext!r}')
-        self.ext, self.compress = ext, compress
-        self.done_keys.update(
-            p.stem for p in self.staging.iterdir()
-            if p.suffix in _EXTS and not p.name.startswith('.'))
-
-    def _add(self, key: str, array: np.ndarray) -> None:
-        path = self.staging / f'{key}{self.ext}'
-        if self.ext == '.npy':
-            atomic_save_npy(path, array)
-        else:
-            atomic_write_bytes(path, npz_bytes({'features': array},
-                                               self.compress))

@@ -16,8 +16,8 @@ from typing import List, Optional, Sequence
 import lmdb
 import numpy as np
 
-from .base import FEATURE_STORES, FeatureStore, PathLike, StoreWriter
-from .io import npz_bytes
+from .base import (FEATURE_STORES, FeatureStore, PathLike, StoreWriter,
+                   npz_bytes)
 
 _NPZ_MAGIC = b'PK'
 # LMDB allows one environment per file and process: stores share it.
@@ -46,6 +46,54 @@ def decode_value(buf, npz_keys: Sequence[str], where: str) -> np.ndarray:
     return arr[None] if arr.ndim == 1 else arr
 
 
+class LMDBWriter(StoreWriter):
+    """Write an :class:`LMDBStore` in the GroundNLQ layout.
+
+    Args:
+        root: final LMDB directory.
+        array_name (str): name of the array in each ``.npz`` value:
+            ``'features'`` (video, default) or ``'token_features'`` (text).
+        compress (bool): ``np.savez_compressed`` as GroundNLQ does.
+            Default False (random features do not compress).
+        map_size (int): LMDB map size in bytes (virtual). Default 1 TiB.
+        commit_every (int): items per write transaction. Default 64.
+        **kwargs: see :class:`StoreWriter`.
+    """
+    def __init__(self, root: PathLike, array_name: str = 'features',
+                 compress: bool = False, map_size: int = 1 << 40,
+                 commit_every: int = 64, **kwargs):
+        super().__init__(root, **kwargs)
+        self.array_name, self.compress = array_name, compress
+        self.commit_every = commit_every
+        self._env = lmdb.open(str(self.staging), map_size=map_size)
+        with self._env.begin() as txn, txn.cursor() as cur:
+            self.done_keys.update(
+                bytes(k).decode('utf-8') for k in cur.iternext(values=False))
+        self._txn, self._pending = None, 0
+
+    def _add(self, key: str, array: np.ndarray) -> None:
+        if self._txn is None:
+            self._txn = self._env.begin(write=True)
+        self._txn.put(key.encode('utf-8'),
+                      npz_bytes({self.array_name: array}, self.compress))
+        self._pending += 1
+        if self._pending >= self.commit_every:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._txn is not None:
+            self._txn.commit()
+        self._txn, self._pending = None, 0
+
+    def _finalize(self) -> None:
+        self._flush()
+        self._env.sync()
+        self._env.close()
+
+    def _abort(self) -> None:
+        self._finalize()
+
+
 @FEATURE_STORES.register_module()
 class LMDBStore(FeatureStore):
     """Read-only LMDB store (GroundNLQ / NaQ layout).
@@ -57,6 +105,7 @@ class LMDBStore(FeatureStore):
             official text-reader order; video values hold only ``features``.
     """
     backend = 'lmdb'
+    writer_cls = LMDBWriter
 
     def __init__(self,
                  root: PathLike,
@@ -105,53 +154,3 @@ class LMDBStore(FeatureStore):
         buf = self._txn.get(key.encode('utf-8'))
         return decode_value(buf, self.npz_keys,
                             f'{key!r} in {self.root / "data.mdb"}')
-
-
-class LMDBWriter(StoreWriter):
-    """Write an :class:`LMDBStore` in the GroundNLQ layout.
-
-    Args:
-        root: final LMDB directory.
-        array_name (str): name of the array in each ``.npz`` value:
-            ``'features'`` (video, default) or ``'token_features'`` (text).
-        compress (bool): ``np.savez_compressed`` as GroundNLQ does.
-            Default False (random features do not compress).
-        map_size (int): LMDB map size in bytes (virtual). Default 1 TiB.
-        commit_every (int): items per write transaction. Default 64.
-        **kwargs: see :class:`StoreWriter`.
-    """
-    backend = 'lmdb'
-
-    def __init__(self, root: PathLike, array_name: str = 'features',
-                 compress: bool = False, map_size: int = 1 << 40,
-                 commit_every: int = 64, **kwargs):
-        super().__init__(root, **kwargs)
-        self.array_name, self.compress = array_name, compress
-        self.commit_every = commit_every
-        self._env = lmdb.open(str(self.staging), map_size=map_size)
-        with self._env.begin() as txn, txn.cursor() as cur:
-            self.done_keys.update(
-                bytes(k).decode('utf-8') for k in cur.iternext(values=False))
-        self._txn, self._pending = None, 0
-
-    def _add(self, key: str, array: np.ndarray) -> None:
-        if self._txn is None:
-            self._txn = self._env.begin(write=True)
-        self._txn.put(key.encode('utf-8'),
-                      npz_bytes({self.array_name: array}, self.compress))
-        self._pending += 1
-        if self._pending >= self.commit_every:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._txn is not None:
-            self._txn.commit()
-        self._txn, self._pending = None, 0
-
-    def _finalize(self) -> None:
-        self._flush()
-        self._env.sync()
-        self._env.close()
-
-    def _abort(self) -> None:
-        self._finalize()

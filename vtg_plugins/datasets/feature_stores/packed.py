@@ -21,8 +21,10 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from vtg_plugins.utils.io import (atomic_path, atomic_save_npy,
+                                  atomic_write_json)
+
 from .base import FEATURE_STORES, FeatureStore, PathLike, StoreWriter
-from .io import atomic_save_npy, atomic_write_json
 
 INDEX_FORMAT = 'vtg_packed'
 
@@ -33,6 +35,76 @@ def _names(root: Path) -> List[str]:
         names = {m.group(1) for p in root.glob('*_0_data.npy')
                  if (m := re.fullmatch(r'(.+)_0_data\.npy', p.name))}
     return sorted(names)
+
+
+class PackedWriter(StoreWriter):
+    """Write a :class:`PackedStore`; each shard is written once it reaches
+    ``shard_size_mb``, and the index is rewritten after each shard, so an
+    interrupted conversion resumes after the last finished shard.
+
+    Args:
+        root: final store directory.
+        name (str): shard prefix. Default ``'features'``.
+        shard_size_mb (float): target shard size in MiB. Default 1024.
+        **kwargs: see :class:`StoreWriter`.
+    """
+    def __init__(self, root: PathLike, name: str = 'features',
+                 shard_size_mb: float = 1024, **kwargs):
+        super().__init__(root, **kwargs)
+        self.name = name
+        self.shard_bytes = int(shard_size_mb * 2**20)
+        self.index = dict(format=INDEX_FORMAT, version=1, dtype=None,
+                          dim=None, num_shards=0, keys=[], shard=[], pos=[],
+                          shapes=[])
+        index_path = self.staging / f'{name}_index.json'
+        if index_path.exists():
+            with open(index_path, encoding='utf-8') as f:
+                self.index = json.load(f)
+            self.done_keys.update(self.index['keys'])
+        self._buf: List[Tuple[str, np.ndarray]] = []
+        self._buf_bytes = 0
+
+    def _add(self, key: str, array: np.ndarray) -> None:
+        dtype, dim = self.index['dtype'], self.index['dim']
+        if dtype is None:
+            self.index['dtype'], self.index['dim'] = array.dtype.str, int(
+                array.shape[-1])
+        elif array.dtype.str != dtype or array.shape[-1] != dim:
+            raise ValueError(
+                f'key {key!r}: {array.dtype}[..., {array.shape[-1]}] does not '
+                f'match the store ({np.dtype(dtype)}[..., {dim}])')
+        self._buf.append((key, array))
+        self._buf_bytes += array.nbytes
+        if self._buf_bytes >= self.shard_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buf:
+            return
+        i, dim = self.index['num_shards'], self.index['dim']
+        lengths = [a.size // dim for _, a in self._buf]
+        starts = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        with atomic_path(self.staging / f'{self.name}_{i}_data.npy') as tmp:
+            data = np.lib.format.open_memmap(
+                tmp, mode='w+', dtype=np.dtype(self.index['dtype']),
+                shape=(int(starts[-1]), dim))
+            for (key, arr), s, e in zip(self._buf, starts[:-1], starts[1:]):
+                data[s:e] = arr.reshape(-1, dim)
+            data.flush()
+            del data
+        atomic_save_npy(self.staging / f'{self.name}_{i}_starts.npy', starts)
+        for p, (key, arr) in enumerate(self._buf):
+            self.index['keys'].append(key)
+            self.index['shard'].append(i)
+            self.index['pos'].append(p)
+            self.index['shapes'].append(list(arr.shape))
+        self.index['num_shards'] = i + 1
+        atomic_write_json(self.staging / f'{self.name}_index.json', self.index)
+        self._buf, self._buf_bytes = [], 0
+
+    def _finalize(self) -> None:
+        self._flush()
 
 
 @FEATURE_STORES.register_module()
@@ -47,6 +119,7 @@ class PackedStore(FeatureStore):
             view into the memory map.
     """
     backend = 'packed'
+    writer_cls = PackedWriter
 
     def __init__(self, root: PathLike, name: Optional[str] = None,
                  copy: bool = True):
@@ -147,77 +220,3 @@ class PackedStore(FeatureStore):
         if shape is not None:
             rows = rows.reshape(shape)
         return np.array(rows) if self.copy else rows
-
-
-class PackedWriter(StoreWriter):
-    """Write a :class:`PackedStore`; each shard is written once it reaches
-    ``shard_size_mb``, and the index is rewritten after each shard, so an
-    interrupted conversion resumes after the last finished shard.
-
-    Args:
-        root: final store directory.
-        name (str): shard prefix. Default ``'features'``.
-        shard_size_mb (float): target shard size in MiB. Default 1024.
-        **kwargs: see :class:`StoreWriter`.
-    """
-    backend = 'packed'
-
-    def __init__(self, root: PathLike, name: str = 'features',
-                 shard_size_mb: float = 1024, **kwargs):
-        super().__init__(root, **kwargs)
-        self.name = name
-        self.shard_bytes = int(shard_size_mb * 2**20)
-        self.index = dict(format=INDEX_FORMAT, version=1, dtype=None,
-                          dim=None, num_shards=0, keys=[], shard=[], pos=[],
-                          shapes=[])
-        index_path = self.staging / f'{name}_index.json'
-        if index_path.exists():
-            with open(index_path, encoding='utf-8') as f:
-                self.index = json.load(f)
-            self.done_keys.update(self.index['keys'])
-        self._buf: List[Tuple[str, np.ndarray]] = []
-        self._buf_bytes = 0
-
-    def _add(self, key: str, array: np.ndarray) -> None:
-        dtype, dim = self.index['dtype'], self.index['dim']
-        if dtype is None:
-            self.index['dtype'], self.index['dim'] = array.dtype.str, int(
-                array.shape[-1])
-        elif array.dtype.str != dtype or array.shape[-1] != dim:
-            raise ValueError(
-                f'key {key!r}: {array.dtype}[..., {array.shape[-1]}] does not '
-                f'match the store ({np.dtype(dtype)}[..., {dim}])')
-        self._buf.append((key, array))
-        self._buf_bytes += array.nbytes
-        if self._buf_bytes >= self.shard_bytes:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._buf:
-            return
-        i, dim = self.index['num_shards'], self.index['dim']
-        lengths = [a.size // dim for _, a in self._buf]
-        starts = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=starts[1:])
-        data_path = self.staging / f'{self.name}_{i}_data.npy'
-        tmp = data_path.with_name(f'.{data_path.name}.tmp')
-        data = np.lib.format.open_memmap(
-            tmp, mode='w+', dtype=np.dtype(self.index['dtype']),
-            shape=(int(starts[-1]), dim))
-        for (key, arr), s, e in zip(self._buf, starts[:-1], starts[1:]):
-            data[s:e] = arr.reshape(-1, dim)
-        data.flush()
-        del data
-        tmp.replace(data_path)
-        atomic_save_npy(self.staging / f'{self.name}_{i}_starts.npy', starts)
-        for p, (key, arr) in enumerate(self._buf):
-            self.index['keys'].append(key)
-            self.index['shard'].append(i)
-            self.index['pos'].append(p)
-            self.index['shapes'].append(list(arr.shape))
-        self.index['num_shards'] = i + 1
-        atomic_write_json(self.staging / f'{self.name}_index.json', self.index)
-        self._buf, self._buf_bytes = [], 0
-
-    def _finalize(self) -> None:
-        self._flush()

@@ -8,11 +8,12 @@ Highlights mAP and TVSum top-5 mAP.
   ``datasets/tvsum.py`` (``evaluate``): ranks from ``torch.argsort(...,
   descending=True)`` on float32 scores — the same call, so ties break as in
   the official code (that sort is not stable) — then a trapezoid AP.
+  (torch is imported inside these two, so QVHighlights scoring needs
+  numpy alone.)
 """
 from typing import Dict, Sequence
 
 import numpy as np
-import torch
 
 from ._utils import EvaluationError, fmt2, masked_row_reduce
 
@@ -126,6 +127,7 @@ def qvhighlights_hl(pred_scores: Sequence[np.ndarray],
 
 def _rank_desc(pred) -> np.ndarray:
     """Indices of ``torch.argsort(float32 pred, descending=True)``."""
+    import torch
     t = torch.as_tensor(np.asarray(pred, dtype=np.float32))
     return torch.argsort(t, descending=True).numpy()
 
@@ -225,6 +227,7 @@ def tvsum_map(preds: Sequence,
         raise EvaluationError(
             f'tvsum: every anno must be [clips, annotators] with the same '
             f'number of annotators, got {sorted(n_anno)}')
+    import torch
     a_cnt = n_anno.pop()
     label = np.zeros((len(preds), a_cnt, k))
     for i, (p, a) in enumerate(zip(preds, annos)):

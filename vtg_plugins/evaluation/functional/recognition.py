@@ -2,12 +2,12 @@
 
 The averaging is MMAction2's ``BaseHead.average_clip`` ('score': mean of the
 raw scores over views; 'prob': mean of the softmax), the accuracy MMAction2's
-``top_k_accuracy`` (reused as is).
+``top_k_accuracy`` (reused as is, imported on use: importing mmaction's
+evaluation loads torch and mmengine).
 """
 from typing import Dict, Sequence
 
 import numpy as np
-from mmaction.evaluation.functional import top_k_accuracy
 
 
 def average_views(scores: np.ndarray, average: str = 'score') -> np.ndarray:
@@ -43,6 +43,7 @@ def multiview_top_k_accuracy(scores: np.ndarray,
     Returns:
         dict: ``top{k}`` accuracies as fractions.
     """
+    from mmaction.evaluation.functional import top_k_accuracy
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim == 2:
         scores = scores[:, None]

@@ -4,8 +4,8 @@ import json
 from typing import Any, Dict, List, Sequence
 
 from vtg_plugins.registry import METRICS
-from ..submission import (QVH_KEYS, atomic_write_text,
-                          dump_ego4d_nlq_submission,
+from vtg_plugins.utils.io import atomic_write_text
+from ..submission import (QVH_KEYS, dump_ego4d_nlq_submission,
                           dump_qvhighlights_submission)
 from .base import KeyedMetric, get_field
 

@@ -8,6 +8,17 @@ dataset_type = 'Ego4DNLQDataset'
 # checked against a store's meta.json when it has one (the official LMDBs
 # have none)
 recipe = dict(clip_len=16.043 / 30)
+# how the query features are made (tools/data/extract_feat.py --config):
+# houzhijian/CONE feature_extraction/ego4d_clip_token_extractor.py, the CLIP
+# token extractor GroundNLQ's feature_extraction/README.md refers to -- the
+# canonical question (process_question), at most 30 BPE tokens, ViT-B/32's
+# last text block after ln_final, the tokens between SOT and EOT, float32
+query_recipe = dict(
+    backbone='ViT-B/32',
+    k=1,
+    dtype='float32',
+    text_tokens='between_sot_eot_ln_final_max30',
+    text_normalizer='canonical_question')
 video_store = dict(
     type='LMDBStore',
     root='lmdb/em_egovlp+internvideo_visual_features_1.87fps')

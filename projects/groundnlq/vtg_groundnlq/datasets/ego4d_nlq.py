@@ -11,8 +11,8 @@ flattening) and ``libs/datasets/ego4d_loader.py`` (``Ego4dDataset``):
 - **text-less queries** (two in the official val split) are skipped, as the
   official code does: they get no prediction, and since the official
   evaluator divides by the number of submitted records they are not counted
-  at all. The dataset logs how many it skipped and where, so nothing is
-  skipped silently;
+  at all. The ``'ego4d_nlq_json'`` loader logs how many it skipped and
+  where, so nothing is skipped silently;
 - **windows past the clip end** (86 in the official val split) are kept as
   annotated (``window_policy='keep'``): the official evaluator scores them
   as they are and the official loader trains on them unclamped;
@@ -23,14 +23,12 @@ flattening) and ``libs/datasets/ego4d_loader.py`` (``Ego4dDataset``):
   split that is evaluated (``test_mode=True``), where it would change the
   metric's denominator.
 """
-import json
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from mmengine.logging import print_log
 
-from vtg_plugins.datasets import (GroundingDataset, GroundingRecord,
-                                  load_ego4d_nlq_json)
+from vtg_plugins.datasets import GroundingDataset
 from vtg_plugins.registry import DATASETS
 
 MISSING_POLICIES = ('error', 'drop')
@@ -46,22 +44,6 @@ def parse_nlq_qid(qid: str) -> Optional[Tuple[str, int]]:
     return head, int(tail)
 
 
-def textless_queries(path: str) -> List[str]:
-    """``'{clip_uid}/{annotation_uid}_{i}'`` of every language query without
-    text in an official ``nlq_{split}.json`` (skipped by the official
-    ``reformat_data.py``)."""
-    with open(path, encoding='utf-8') as f:
-        data = json.load(f)
-    return [
-        f"{clip.get('clip_uid')}/{ann.get('annotation_uid')}_{i}"
-        for video in data.get('videos', [])
-        for clip in video.get('clips', [])
-        for ann in clip.get('annotations', [])
-        for i, q in enumerate(ann.get('language_queries', []))
-        if not q.get('query')
-    ]
-
-
 @DATASETS.register_module()
 class Ego4DNLQDataset(GroundingDataset):
     """GroundNLQ's Ego4D NLQ / narration dataset.
@@ -75,8 +57,8 @@ class Ego4DNLQDataset(GroundingDataset):
         ann_format (str): ``'ego4d_nlq_json'`` (the official nested
             ``nlq_{split}.json``, default), ``'ego4d_nlq_jsonl'``
             (GroundNLQ's flattened jsonl) or ``'normalized'`` (e.g. the
-            narration queries of ``tools/data/ego4d/build_narration_queries
-            .py``).
+            narration queries of
+            ``projects/groundnlq/tools/build_narration_queries.py``).
         on_missing (str): ``'error'`` or ``'drop'`` for queries whose clip
             (or query features) are not in the stores; see the module doc.
         window_policy (str): defaults to ``'keep'`` (official).
@@ -110,22 +92,6 @@ class Ego4DNLQDataset(GroundingDataset):
             **kwargs)
 
     # ------------------------------------------------------------------
-    def load_records(self) -> List[GroundingRecord]:
-        if self.ann_format != 'ego4d_nlq_json':
-            return super().load_records()
-        records = load_ego4d_nlq_json(
-            self.ann_file, window_policy=self.window_policy, **self.ann_kwargs)
-        textless = textless_queries(self.ann_file)
-        if textless:
-            print_log(
-                f'{self.ann_file}: skipped {len(textless)} language '
-                f'quer{"y" if len(textless) == 1 else "ies"} without text '
-                f'(as the official reformat_data.py; they are neither '
-                f'predicted nor counted by the official evaluator): '
-                f'{textless[:10]}',
-                logger='current')
-        return records
-
     def load_data_list(self) -> List[dict]:
         infos = super().load_data_list()
         for info in infos:

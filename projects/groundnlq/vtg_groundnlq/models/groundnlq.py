@@ -18,7 +18,9 @@ Data contract (one sample; collated into lists by ``pseudo_collate``):
   ``gt_windows`` ``[N, 2]`` in seconds (and optionally ``gt_labels [N]``).
 
 ``predict`` returns the samples with ``pred_relevant_windows``
-``Tensor[K, 3]`` rows ``(start_s, end_s, score)``, best first.
+``Tensor[K, 3]`` rows ``(start_s, end_s, score)``, best first. Inference
+(prediction, decoding and the inference API's extension points) is in
+:mod:`.inference`.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Union
@@ -26,14 +28,13 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
-from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from vtg_plugins.models.nms import batched_nms_1d
 from vtg_plugins.registry import MODELS
 from .backbone import ConvTransformerBackbone, IdentityNeck
 from .heads import ClsHead, RegHead
-from .postprocess import candidates_single, grid_to_seconds, seconds_to_grid
+from .inference import GroundNLQInference, sample_get
+from .postprocess import seconds_to_grid
 from .targets import assign_single, ctr_diou_loss_1d, make_points, \
     sigmoid_focal_loss
 
@@ -73,13 +74,8 @@ def _merge(name: str, defaults: dict, cfg: Optional[dict]) -> dict:
     return {**defaults, **cfg}
 
 
-def _get(sample, key: str, default=None):
-    """Field of a data sample (``dict`` or ``BaseDataElement``)."""
-    return sample.get(key, default)
-
-
 @MODELS.register_module()
-class GroundNLQ(BaseModel):
+class GroundNLQ(GroundNLQInference, BaseModel):
     """GroundNLQ / GroundNLQ* single-stage grounding model.
 
     Args:
@@ -191,31 +187,46 @@ class GroundNLQ(BaseModel):
     # ------------------------------------------------------------------
     # batching
     def padded_length(self, length: int) -> int:
-        """Length a clip of ``length`` features is padded to."""
+        """Length a clip of ``length`` features is padded to.
+
+        At real length (``pad_to_max_len=False``) the clip is rounded up to
+        the length divisor and, below ``max_seq_len``, one divisor more: the
+        official padding to ``max_seq_len`` leaves padded steps at every
+        pyramid level, which hold LayerNorm biases (not zeros) that the
+        masked convolutions read at the clip's end, so every level needs at
+        least one padded step for the outputs to match.
+        """
         div = self.length_divisor
         rounded = max(1, math.ceil(length / div)) * div
-        return max(rounded, self.max_seq_len) if self.pad_to_max_len \
-            else rounded
+        if self.pad_to_max_len:
+            return max(rounded, self.max_seq_len)
+        return rounded + div if rounded < self.max_seq_len else rounded
 
-    def _pad(self, feats: List[Tensor], dim: int, name: str, samples: Sequence,
-             video: bool) -> Dict[str, Tensor]:
+    def _pad(self,
+             feats: List[Tensor],
+             dim: int,
+             name: str,
+             samples: Sequence,
+             video: bool,
+             min_length: int = 0) -> Dict[str, Tensor]:
         for f, s in zip(feats, samples):
             if f.dim() != 2 or f.shape[1] != dim or f.shape[0] == 0:
                 raise ValueError(
-                    f'{name} features of qid={_get(s, "qid")!r} '
-                    f'vid={_get(s, "vid")!r} must be [T>0, {dim}], got '
+                    f'{name} features of qid={sample_get(s, "qid")!r} '
+                    f'vid={sample_get(s, "vid")!r} must be [T>0, {dim}], got '
                     f'{tuple(f.shape)}')
         lens = torch.tensor([f.shape[0] for f in feats])
         if video:
             if self.training and int(lens.max()) > self.max_seq_len:
                 b = int(lens.argmax())
                 raise ValueError(
-                    f'clip vid={_get(samples[b], "vid")!r} has {int(lens[b])}'
-                    f' features > max_seq_len={self.max_seq_len} (training)')
+                    f'clip vid={sample_get(samples[b], "vid")!r} has '
+                    f'{int(lens[b])} features > max_seq_len='
+                    f'{self.max_seq_len} (training)')
             padded = torch.tensor([self.padded_length(int(n)) for n in lens])
         else:
             padded = lens
-        total = int(padded.max())
+        total = max(int(padded.max()), min_length)
         # model dtype and device (stores may hold float16 features)
         out = self.loss_normalizer.new_zeros(
             len(feats),
@@ -231,9 +242,18 @@ class GroundNLQ(BaseModel):
             padded=padded.to(out.device))
 
     # ------------------------------------------------------------------
-    def forward_features(self, inputs: dict,
-                         data_samples: Sequence) -> Dict[str, list]:
+    def forward_features(self,
+                         inputs: dict,
+                         data_samples: Sequence,
+                         query_length: int = 0) -> Dict[str, list]:
         """Backbone, neck and heads.
+
+        Args:
+            query_length (int): pad the queries to at least this many
+                tokens (:meth:`predict` pads a group of clips to the longest
+                query of the whole batch, as the official batched eval
+                does: the text convolutions read the padded steps, which
+                hold LayerNorm biases once trained).
 
         Returns:
             dict: per level lists ``feats`` / ``fpn_feats`` ``[B, C, T_l]``,
@@ -245,7 +265,7 @@ class GroundNLQ(BaseModel):
             'video', data_samples, True)
         txt = self._pad(
             list(inputs['query']), self.backbone.txt_embd[0].conv.in_channels,
-            'query', data_samples, False)
+            'query', data_samples, False, query_length)
         feats, masks = self.backbone(vid['feats'], vid['mask'], txt['feats'],
                                      txt['mask'], vid['padded'])
         fpn_feats = self.neck(feats) if self.neck is not None else feats
@@ -276,41 +296,21 @@ class GroundNLQ(BaseModel):
                                      out['offsets'], gt_cls, gt_reg)
         raise ValueError(f'mode must be loss, predict or tensor, got {mode}')
 
-    def predict(self, inputs: dict, data_samples: Sequence) -> list:
-        """Predictions, computed per group of clips with the same padded
-        length: outputs do not depend on batch mates, so no clip is padded
-        beyond its own rounded length."""
-        groups: Dict[int, List[int]] = {}
-        for i, v in enumerate(inputs['video']):
-            groups.setdefault(self.padded_length(v.shape[0]), []).append(i)
-        results = [None] * len(data_samples)
-        for idx in groups.values():
-            sub_inputs = {k: [v[i] for i in idx] for k, v in inputs.items()}
-            sub_samples = [data_samples[i] for i in idx]
-            out = self.forward_features(sub_inputs, sub_samples)
-            for i, res in zip(idx, self.predict_by_feat(out, sub_samples)):
-                results[i] = res
-        return results
-
     # ------------------------------------------------------------------
-    def _time(self, sample, key: str) -> float:
-        value = _get(sample, key)
-        return float(self.time_cfg[key] if value is None else value)
-
     def get_targets(self, points: List[Tensor], data_samples: Sequence):
         """Per clip ``[P, C]`` class and ``[P, 2]`` offset targets (float64)
         from ``gt_windows`` in seconds."""
         concat = torch.cat(points)
         gt_cls, gt_reg = [], []
         for s in data_samples:
-            windows = _get(s, 'gt_windows')
+            windows = sample_get(s, 'gt_windows')
             if windows is None:
-                raise ValueError(f'qid={_get(s, "qid")!r} has no gt_windows '
-                                 f'(needed for the loss)')
+                raise ValueError(f'qid={sample_get(s, "qid")!r} has no '
+                                 f'gt_windows (needed for the loss)')
             windows = torch.as_tensor(windows).reshape(-1, 2)
             segs = seconds_to_grid(windows, self._time(s, 'fps'),
                                    self._time(s, 'feat_stride'))
-            labels = _get(s, 'gt_labels')
+            labels = sample_get(s, 'gt_labels')
             labels = torch.zeros(len(segs), dtype=torch.long) \
                 if labels is None else torch.as_tensor(labels).long()
             onehot = F.one_hot(labels, self.num_classes)
@@ -353,63 +353,3 @@ class GroundNLQ(BaseModel):
         if weight <= 0:
             weight = loss_cls.detach() / max(loss_reg.item(), 0.01)
         return dict(loss_cls=loss_cls, loss_reg=loss_reg * weight)
-
-    # ------------------------------------------------------------------
-    def candidates(self, out: Dict[str, list]) -> List[Dict[str, Tensor]]:
-        """Pre-NMS candidates per clip (feature-grid segments)."""
-        cfg = self.test_cfg
-        return [
-            candidates_single(out['points'], [m[b] for m in out['masks']],
-                              [c[b] for c in out['cls_logits']],
-                              [o[b]
-                               for o in out['offsets']], cfg['pre_nms_thresh'],
-                              cfg['pre_nms_topk'], cfg['duration_thresh'])
-            for b in range(out['masks'][0].shape[0])
-        ]
-
-    def postprocess(self, cand: Dict[str, Tensor],
-                    sample) -> Dict[str, Tensor]:
-        """NMS and conversion to seconds for one clip.
-
-        Returns:
-            dict: ``segments [K, 2]`` seconds, ``scores [K]``,
-            ``labels [K]``.
-        """
-        cfg = self.test_cfg
-        segs, scores, labels = (cand['segments'].detach().cpu(),
-                                cand['scores'].detach().cpu(),
-                                cand['labels'].detach().cpu())
-        if cfg['nms_method'] != 'none':
-            segs, scores, labels = batched_nms_1d(
-                segs,
-                scores,
-                labels,
-                cfg['iou_threshold'],
-                cfg['min_score'],
-                cfg['max_seg_num'],
-                use_soft_nms=cfg['nms_method'] == 'soft',
-                multiclass=cfg['multiclass_nms'],
-                sigma=cfg['nms_sigma'],
-                voting_thresh=cfg['voting_thresh'])
-        duration = _get(sample, 'duration')
-        if duration is None:
-            raise ValueError(f'qid={_get(sample, "qid")!r} has no duration '
-                             f'(needed to clamp predictions)')
-        segs = grid_to_seconds(segs, self._time(sample, 'fps'),
-                               self._time(sample, 'feat_stride'),
-                               self._time(sample, 'feat_num_frames'),
-                               float(duration), cfg['half_frame_offset'])
-        return dict(segments=segs, scores=scores, labels=labels)
-
-    @torch.no_grad()
-    def predict_by_feat(self, out: Dict[str, list],
-                        data_samples: Sequence) -> list:
-        results = []
-        for cand, sample in zip(self.candidates(out), data_samples):
-            res = self.postprocess(cand, sample)
-            windows = torch.cat([res['segments'], res['scores'][:, None]], 1)
-            if isinstance(sample, dict):
-                sample = BaseDataElement(metainfo=sample)
-            sample.pred_relevant_windows = windows
-            results.append(sample)
-        return results

@@ -11,7 +11,7 @@ features at 30 fps) relative to the training targets. The official numbers
 include this shift, so it is the default; ``half_frame_offset=False`` makes
 the two directions inverse of each other.
 """
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor
@@ -68,13 +68,16 @@ def grid_to_seconds(segs: Tensor,
                     fps: float,
                     feat_stride: float,
                     feat_num_frames: float,
-                    duration: float,
+                    duration: Optional[float],
                     half_frame_offset: bool = True) -> Tensor:
     """Feature-grid segments ``[K, 2]`` to seconds, clamped to
-    ``[0, duration]`` (see the module docstring for the offset)."""
+    ``[0, duration]`` (not clamped for ``duration=None``; see the module
+    docstring for the offset)."""
     frames = segs * feat_stride
     if half_frame_offset:
         frames = frames + 0.5 * feat_num_frames
+    if duration is None:
+        return frames / fps
     return (frames / fps).clamp(min=0.0, max=duration)
 
 

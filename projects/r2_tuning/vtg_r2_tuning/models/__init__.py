@@ -1,3 +1,6 @@
-from .r2_tuning import CLIP_ARCHS, R2Tuning
+from .postprocess import merge_window_candidates, r2_postprocess
+from .r2_tuning import R2Tuning, feature_dims
 
-__all__ = ['CLIP_ARCHS', 'R2Tuning']
+__all__ = [
+    'R2Tuning', 'feature_dims', 'merge_window_candidates', 'r2_postprocess'
+]

@@ -1,9 +1,10 @@
-"""Input parsing of the R²-Tuning model: cached CLIP features in the
-official layouts, padded or as per-sample lists, and the data-sample
-fields."""
+"""Inputs and outputs of the R²-Tuning model: cached CLIP features in the
+official layouts (padded or as per-sample lists), the data-sample fields,
+the grouping of a batch for prediction and the prediction fields."""
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.structures import BaseDataElement
 from torch import Tensor
 
 FeatureBatch = Union[Tensor, Sequence[Tensor]]
@@ -147,3 +148,25 @@ def pad_targets(data_samples: List[Any], num_clips: Tensor, t: int,
             windows.append(win.to(device) * float(sample_field(ds, 'fps')))
     return (windows if need_windows else None, saliency,
             torch.tensor(pos_clip, device=device))
+
+
+def group_by_size(lengths: List[int], row: int, limit: int) -> List[list]:
+    """Consecutive index groups whose padded size ``len * max(T) * row``
+    stays within ``limit`` (a sample over it forms a group alone)."""
+    groups, current, longest = [], [], 0
+    for i, t in enumerate(lengths):
+        longest_if = max(longest, t)
+        if current and (len(current) + 1) * longest_if * row > limit:
+            groups.append(current)
+            current, longest_if = [], t
+        current.append(i)
+        longest = longest_if
+    return groups + [current] if current else groups
+
+
+def with_predictions(sample: Any, pred: dict) -> Any:
+    """``sample`` carrying the prediction fields of ``pred``."""
+    if isinstance(sample, BaseDataElement):
+        sample.set_data(pred)
+        return sample
+    return {**(sample or {}), **pred}

@@ -10,29 +10,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
-from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from vtg_plugins.models import r2_postprocess
+from vtg_plugins.features.archs import CLIP_ARCHS, canonical_arch
 from vtg_plugins.registry import MODELS
 from .adapter import R2Block
 from .heads import (AdaPooling, ConvHead, ConvPyramid, length_mask,
                     level_lengths, make_points, official_level_masks)
-from .inputs import pad_targets, parse_features, sample_field
+from .inputs import (group_by_size, pad_targets, parse_features, sample_field,
+                     with_predictions)
 from .losses import R2Loss
-
-# visual width, text width, tokens per frame. The official table gives
-# ViT-L/14 50 tokens, which cannot match its own 257-token cache; we use 257.
-CLIP_ARCHS = {
-    'ViT-B/32': (768, 512, 50),
-    'ViT-B/16': (768, 512, 197),
-    'ViT-L/14': (1024, 768, 257),
-    'ViT-L/14-336px': (1024, 768, 577),
-}
+from .postprocess import merge_window_candidates, r2_postprocess
 
 
 def feature_dims(arch: Union[str, dict]) -> Tuple[int, int, int]:
-    """``(Cv, Cq, P)`` of a CLIP arch name or an explicit dict."""
+    """``(Cv, Cq, P)`` of a CLIP arch name or an explicit dict. (The
+    official table gives ViT-L/14 50 tokens, which cannot match its own
+    257-token cache; :data:`CLIP_ARCHS` has 257.)"""
     if isinstance(arch, dict):
         keys = ('video_dims', 'query_dims', 'num_tokens')
         if set(arch) != set(keys):
@@ -42,7 +36,8 @@ def feature_dims(arch: Union[str, dict]) -> Tuple[int, int, int]:
     if arch not in CLIP_ARCHS:
         raise KeyError(f'unknown CLIP arch {arch!r}; known: '
                        f'{sorted(CLIP_ARCHS)}')
-    return CLIP_ARCHS[arch]
+    spec = CLIP_ARCHS[arch]
+    return spec.visual_width, spec.text_width, spec.num_tokens
 
 
 @MODELS.register_module()
@@ -73,8 +68,8 @@ class R2Tuning(BaseModel):
     in the spatial-pooling max; the pyramid and heads do not mask).
     ``predict`` runs the batch at once but masks every padding effect, so
     each sample gets exactly the official batch-1 test output, then applies
-    :func:`vtg_plugins.models.r2_postprocess`; it returns one dict per
-    sample: ``qid``, ``vid``, ``query`` (when given),
+    :func:`~vtg_r2_tuning.models.postprocess.r2_postprocess`; it returns one
+    dict per sample: ``qid``, ``vid``, ``query`` (when given),
     ``pred_relevant_windows`` ``[[start_s, end_s, score], ...]`` and
     ``pred_saliency_scores`` (one per clip).
 
@@ -129,6 +124,9 @@ class R2Tuning(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.video_dims, self.query_dims, self.num_tokens = feature_dims(arch)
+        self._recipe = dict(k=k)
+        if isinstance(arch, str):
+            self._recipe['backbone'] = canonical_arch(arch)
         self.strides = tuple(strides)
         self.buffer_size = buffer_size
         self.max_num_moment = max_num_moment
@@ -302,8 +300,23 @@ class R2Tuning(BaseModel):
         if not isinstance(video, (list, tuple)) or set(inputs) - {
                 'video', 'query'}:
             return None
-        return _group_by_size([v.size(0) for v in video], video[0][0].numel(),
-                              self.test_cfg['max_batch_elements'])
+        return group_by_size([v.size(0) for v in video], video[0][0].numel(),
+                             self.test_cfg['max_batch_elements'])
+
+    def _predict_raw_grouped(
+            self,
+            inputs: Dict[str, Any],
+            data_samples: Optional[List[Any]] = None) -> List[dict]:
+        """:meth:`predict_raw` over the groups of :meth:`_predict_groups`."""
+        groups = self._predict_groups(inputs)
+        if groups is None:
+            return self.predict_raw(inputs, data_samples)
+        return [
+            res for group in groups for res in self.predict_raw(
+                {k: [v[i] for i in group]
+                 for k, v in inputs.items()}, None if data_samples is None
+                else [data_samples[i] for i in group])
+        ]
 
     def predict(self,
                 inputs: Dict[str, Any],
@@ -316,18 +329,9 @@ class R2Tuning(BaseModel):
         fields, a dict as keys; without data samples, new dicts), so metrics
         find predictions and ground truth in one place.
         """
-        groups = self._predict_groups(inputs)
-        if groups is None:
-            raw = self.predict_raw(inputs, data_samples)
-        else:
-            raw = [
-                res for group in groups for res in self.predict_raw(
-                    {k: [v[i] for i in group]
-                     for k, v in inputs.items()}, None if data_samples is None
-                    else [data_samples[i] for i in group])
-            ]
         outputs = []
-        for i, res in enumerate(raw):
+        for i, res in enumerate(self._predict_raw_grouped(inputs,
+                                                          data_samples)):
             ds = None if data_samples is None else data_samples[i]
             pred = dict(pred_saliency_scores=res['saliency'].detach().cpu(
             ).tolist())
@@ -339,27 +343,49 @@ class R2Tuning(BaseModel):
                 pred['pred_relevant_windows'] = r2_postprocess(
                     res['boundary'].detach().cpu(), float(duration),
                     self.test_cfg['unit'], self.test_cfg['nms_cfg']).tolist()
-            outputs.append(_with_predictions(ds, pred))
+            outputs.append(with_predictions(ds, pred))
         return outputs
 
+    # ------------------------------------------------------------------
+    # extension points of the grounding inference API (vtg_plugins.apis)
+    @property
+    def max_input_clips(self) -> int:
+        """Longest clip sequence one forward takes: ``buffer_size``, the
+        clips the official point buffer holds."""
+        return self.buffer_size
 
-def _group_by_size(lengths: List[int], row: int, limit: int) -> List[list]:
-    """Consecutive index groups whose padded size ``len * max(T) * row``
-    stays within ``limit`` (a sample over it forms a group alone)."""
-    groups, current, longest = [], [], 0
-    for i, t in enumerate(lengths):
-        longest_if = max(longest, t)
-        if current and (len(current) + 1) * longest_if * row > limit:
-            groups.append(current)
-            current, longest_if = [], t
-        current.append(i)
-        longest = longest_if
-    return groups + [current] if current else groups
+    def input_feature_recipe(self) -> dict:
+        """The feature-recipe fields this model's settings decide: ``k``
+        (it reads the last k CLIP layers) and, for a named ``arch``, the
+        CLIP ``backbone``."""
+        return dict(self._recipe)
 
+    def predict_candidates(
+            self,
+            inputs: Dict[str, Any],
+            data_samples: Optional[List[Any]] = None) -> List[dict]:
+        """Per sample, the outputs before post-processing: ``saliency``
+        ``[T_i]`` and, with the coord head, ``windows`` ``[N_i, 3]``
+        (start_s, end_s, score) in seconds from the first clip, the
+        ``max_num_moment`` best points by class score."""
+        out = []
+        for res in self._predict_raw_grouped(inputs, data_samples):
+            cand = dict(saliency=res['saliency'])
+            if 'boundary' in res:
+                cand['windows'] = res['boundary']
+            out.append(cand)
+        return out
 
-def _with_predictions(sample: Any, pred: dict) -> Any:
-    """``sample`` carrying the prediction fields of ``pred``."""
-    if isinstance(sample, BaseDataElement):
-        sample.set_data(pred)
-        return sample
-    return {**(sample or {}), **pred}
+    def merge_candidates(self, candidates: Dict[str, Tensor],
+                         duration: float) -> Tensor:
+        """The post-processing of :meth:`predict` on the ``windows``
+        ``[N, 3]`` of several windows of one video, in video seconds (see
+        :func:`~vtg_r2_tuning.models.postprocess.merge_window_candidates`).
+
+        Returns:
+            Tensor: ``[K, 3]`` rows ``(start_s, end_s, score)``, best first.
+        """
+        return merge_window_candidates(candidates['windows'], duration,
+                                       self.max_num_moment,
+                                       self.test_cfg['unit'],
+                                       self.test_cfg['nms_cfg'])

@@ -1,0 +1,3 @@
+from .example_metric import ExampleMomentMetric
+
+__all__ = ['ExampleMomentMetric']

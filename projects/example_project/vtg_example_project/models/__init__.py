@@ -1,0 +1,3 @@
+from .example_model import ExampleMomentModel
+
+__all__ = ['ExampleMomentModel']

@@ -1,0 +1,98 @@
+"""vtg_plugins.compat.mmengine, each fix exercised on the real mmengine code
+path that fails without it."""
+import inspect
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import vtg_plugins  # noqa: F401  (installs the fixes)
+
+
+def test_checkpoints_with_numpy_state_load_under_torch_weights_only(
+        tmp_path):
+    from mmengine.runner import load_checkpoint, save_checkpoint
+    path = tmp_path / 'ckpt.pth'
+    model = torch.nn.Linear(2, 2)
+    save_checkpoint(
+        dict(state_dict=model.state_dict(),
+             message_hub=dict(log_scalars=np.array([1.0, 2.0]))), str(path))
+    # torch's own default refuses it ...
+    with pytest.raises(Exception, match='[Ww]eights only'):
+        torch.load(path)
+    # ... mmengine's loader (as used by --resume / load_from) accepts it
+    other = torch.nn.Linear(2, 2)
+    ckpt = load_checkpoint(other, str(path))
+    assert torch.equal(other.weight, model.weight)
+    assert ckpt['message_hub']['log_scalars'].tolist() == [1.0, 2.0]
+
+
+def test_bf16_optim_wrapper_runs_autocast_on_cpu():
+    from mmengine.registry import OPTIM_WRAPPERS
+    model = torch.nn.Linear(4, 1)
+    wrapper = OPTIM_WRAPPERS.build(
+        dict(
+            type='BF16OptimWrapper',
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
+    with wrapper.optim_context(model):
+        out = model(torch.ones(2, 4))
+    assert out.dtype == torch.bfloat16
+    before = model.weight.detach().clone()
+    with wrapper.optim_context(model):
+        loss = model(torch.ones(2, 4)).float().pow(2).mean()
+    wrapper.update_params(loss)
+    assert not torch.equal(before, model.weight)
+
+
+def test_fsdp_resume_passes_arguments_by_name(monkeypatch):
+    from mmengine._strategy import fsdp as fsdp_strategy
+    real = fsdp_strategy.FSDP.optim_state_dict_to_load
+    params = list(inspect.signature(real).parameters)
+    assert params[:3] == ['model', 'optim', 'optim_state_dict']
+    seen = {}
+
+    def fake(model, optim, optim_state_dict, **kwargs):
+        seen.update(model=model, optim=optim, state=optim_state_dict)
+        return {'loaded': True}
+
+    monkeypatch.setattr(fsdp_strategy.FSDP, 'optim_state_dict_to_load',
+                        staticmethod(fake))
+    strategy = object.__new__(fsdp_strategy.FSDPStrategy)
+    strategy.model = 'MODEL'
+    loaded = {}
+
+    class Wrapper:
+        optimizer = 'OPTIM'
+
+        def load_state_dict(self, state):
+            loaded.update(state)
+
+    strategy.optim_wrapper = Wrapper()
+    strategy.load_optim_state_dict({'state': 1})
+    assert seen == dict(model='MODEL', optim='OPTIM', state={'state': 1})
+    assert loaded == {'loaded': True}
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    from mmengine.fileio import get_file_backend
+    path = tmp_path / 'ckpt.pth'
+    path.write_bytes(b'previous complete checkpoint')
+    backend = get_file_backend(str(path))
+
+    class Boom(Exception):
+        pass
+
+    real_fsync = os.fsync
+
+    def failing_fsync(fd):
+        raise Boom('disk full')
+
+    monkeypatch.setattr(os, 'fsync', failing_fsync)
+    with pytest.raises(Boom):
+        backend.put(b'half written', str(path))
+    monkeypatch.setattr(os, 'fsync', real_fsync)
+    assert path.read_bytes() == b'previous complete checkpoint'
+    assert [p.name for p in tmp_path.iterdir()] == ['ckpt.pth']
+    backend.put(b'new', str(path))
+    assert path.read_bytes() == b'new'

@@ -1,0 +1,70 @@
+"""Fixes for DeepSpeed 0.19 as mmengine 0.10.7 and our tools use it.
+
+Nothing here imports DeepSpeed: the fixes act when something else does
+(mmengine imports it with ``mmengine.runner``).
+"""
+import sys
+from types import ModuleType
+
+from ._hooks import after_import, placeholder_if_missing
+
+ONEBIT = 'deepspeed.runtime.fp16.onebit'
+ONEBIT_OPTIMIZERS = ('OnebitAdam', 'OnebitLamb', 'ZeroOneAdam')
+
+
+def _fill_onebit(module: ModuleType) -> None:
+    import torch
+
+    def missing(opt_name):
+
+        class Missing(torch.optim.Optimizer):
+
+            def __init__(self, *args, **kwargs):
+                raise NotImplementedError(
+                    f'{opt_name} is not available in this DeepSpeed '
+                    f'installation (no {ONEBIT}).')
+
+        Missing.__name__ = Missing.__qualname__ = opt_name
+        return Missing
+
+    module.__doc__ = (f'Placeholder for {ONEBIT}, which DeepSpeed 0.19 no '
+                      f'longer ships (vtg_plugins.compat.deepspeed).')
+    for opt_name in ONEBIT_OPTIMIZERS:
+        setattr(module, opt_name, missing(opt_name))
+
+
+def add_onebit_placeholder() -> None:
+    """DeepSpeed 0.19 no longer ships ``deepspeed.runtime.fp16.onebit`` (the
+    1-bit Adam/LAMB optimizers), but mmengine 0.10.7's
+    ``register_deepspeed_optimizers`` imports ``OnebitAdam``, ``OnebitLamb``
+    and ``ZeroOneAdam`` from it, so every ``FlexibleRunner`` with
+    ``DeepSpeedStrategy`` fails. Supply a placeholder module, whose three
+    optimizers raise when built, for as long as no real one is found.
+
+    (The other half of running DeepSpeed bf16 is configuration:
+    ``DeepSpeedStrategy(inputs_to_half=['inputs'])``.)
+    """
+    placeholder_if_missing(ONEBIT, _fill_onebit)
+
+
+def _logs_to_stderr(ds_logging: ModuleType) -> None:
+    import logging
+    for handler in ds_logging.logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and \
+                handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+
+
+def move_logs_to_stderr() -> None:
+    """DeepSpeed's logger writes to stdout, and mmengine imports DeepSpeed
+    whenever it is installed (printing "Setting accelerator to CPU" on every
+    CPU run), which breaks tools whose stdout is JSON (``tools/test.py``
+    metrics, ``check_parity.py``). Point its handler at stderr as soon as
+    ``deepspeed.utils.logging`` has created it."""
+    after_import('deepspeed.utils.logging', _logs_to_stderr)
+
+
+def apply() -> None:
+    """Install the DeepSpeed fixes (each waits for its module)."""
+    move_logs_to_stderr()
+    add_onebit_placeholder()
