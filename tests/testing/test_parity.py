@@ -159,3 +159,13 @@ def test_emit_prints_json_and_returns_the_exit_status():
     assert "parity failed (atol=0.0001, rtol=0.0): ['feats']" in \
         err.getvalue()
     assert 'feats: 7 entries vs 4 in the reference' in err.getvalue()
+
+
+def test_check_fields_flags_unknown_and_missing():
+    report = ParityReport(atol=1e-6)
+    assert not report.check_fields('outputs', ['a', 'c', 'z'], ['a', 'b'],
+                                   ['c'])
+    assert report.failed == ['outputs.z', 'outputs.b']
+    assert 'missing' in report.problems['outputs.b'][0]
+    ok = ParityReport(atol=1e-6)
+    assert ok.check_fields('outputs', ['a', 'b'], ['a', 'b']) and ok.ok

@@ -21,7 +21,8 @@ fails. Other leaves (strings) must be equal.
 import json
 import math
 import sys
-from typing import Any, Dict, List, Optional, TextIO, Tuple
+from typing import (Any, Dict, Iterable, List, Optional, Sequence, TextIO,
+                    Tuple)
 
 import numpy as np
 
@@ -176,6 +177,24 @@ class ParityReport:
         reference field the checker does not know); reported as ``inf``."""
         self.fields[field] = math.inf
         self.problems.setdefault(field, []).append(f'{field}: {why}')
+
+    def check_fields(self,
+                     prefix: str,
+                     found: Iterable[str],
+                     required: Sequence[str],
+                     optional: Sequence[str] = ()) -> bool:
+        """Fail each field of ``found`` this checker does not know and each
+        ``required`` one that is missing (``prefix.name``); returns whether
+        every required field is there."""
+        found = list(found)
+        for name in found:
+            if name not in required and name not in optional:
+                self.fail(f'{prefix}.{name}', 'a fixture output this checker '
+                          'does not compare')
+        missing = [name for name in required if name not in found]
+        for name in missing:
+            self.fail(f'{prefix}.{name}', 'missing from the fixture')
+        return not missing
 
     @property
     def failed(self) -> List[str]:

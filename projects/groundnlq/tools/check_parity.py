@@ -140,14 +140,8 @@ def check(fixture: dict,
     inp, out = fixture['inputs'], fixture['outputs']
     inputs, samples = fixture_to_batch(inp['video_list'])
     report = ParityReport(atol, rtol)
-    for name in out:
-        if name not in REQUIRED_OUTPUTS + OPTIONAL_OUTPUTS:
-            report.fail(f'outputs.{name}', 'a fixture output this checker '
-                        'does not compare')
-    missing = [name for name in REQUIRED_OUTPUTS if name not in out]
-    if missing:
-        for name in missing:
-            report.fail(f'outputs.{name}', 'missing from the fixture')
+    if not report.check_fields('outputs', out, REQUIRED_OUTPUTS,
+                               OPTIONAL_OUTPUTS):
         return report
     for pad in (True, False):
         model = build_model(fixture, pad_to_max_len=pad)

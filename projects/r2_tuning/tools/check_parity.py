@@ -95,14 +95,7 @@ def run_parity(fixture: str,
         samples.append(ds)
     inputs = dict(video=inp['video'], query=inp['query'])
     report = ParityReport(atol, rtol)
-    for group in ref:
-        if group not in _OUTPUT_GROUPS:
-            report.fail(f'outputs.{group}', 'a fixture output this checker '
-                        'does not compare')
-    missing = [group for group in _OUTPUT_GROUPS if group not in ref]
-    if missing:
-        for group in missing:
-            report.fail(f'outputs.{group}', 'missing from the fixture')
+    if not report.check_fields('outputs', ref, _OUTPUT_GROUPS):
         return report
     with torch.no_grad():
         out = model(inputs, samples, mode='tensor')
