@@ -25,7 +25,11 @@ TASK and its inputs (the official formats):
 - ``mc``: ``--pred`` as for qa (option index), ``--gt`` ``{qid: index}`` or
   records with an index ``answer``.
 
-Prints one JSON object (NaN, e.g. of an empty length bucket, as null).
+Prints one JSON object (NaN, e.g. of an empty length bucket, as null);
+notes go to stderr: ``Evaluated: N / M instances`` (``queries`` for the
+grounding tasks) and, when the inputs have no saliency or no windows,
+which metrics are left out. A bad input ends with status 1 and a message
+naming the file, the record and what is wrong.
 """
 import argparse
 import glob
@@ -59,7 +63,7 @@ def parse_args(argv=None):
     p.add_argument('--gt', help='ground-truth file (or CrossTask csv dir)')
     p.add_argument(
         '--protocol',
-        choices=('official', 'r2tuning', 'hd_vila', 'tempclr'),
+        choices=tuple(F.qvhighlights.PROTOCOLS) + tuple(F.RETRIEVAL_PROTOCOLS),
         help='grounding: official (moment_detr; default for qvhighlights) '
         'or r2tuning (vtg_eval; default for moment_retrieval); retrieval: '
         'hd_vila (default) or tempclr')
@@ -67,13 +71,20 @@ def parse_args(argv=None):
         '--on-invalid',
         default='raise',
         choices=('raise', 'miss'),
-        help='empty / ragged prediction lists: raise (default) '
-        'or score the query as a miss')
+        help='empty / null / ragged / NaN prediction lists: raise '
+        '(default) or score the query as a miss')
     p.add_argument(
         '--allow-duplicates',
         action='store_true',
         help='ego4d_nlq: count duplicated records twice, as the '
         'official evaluator does')
+    p.add_argument(
+        '--allow-missing',
+        action='store_true',
+        help='ego4d_nlq / qvhighlights / moment_retrieval: score a '
+        'submission that leaves GT queries out, over the submitted ones '
+        '(the official Ego4D evaluator divides by the number of records; '
+        "moment_detr's match_number=False); by default they are refused")
     p.add_argument('--ans2label', help='qa: answer -> label json')
     p.add_argument(
         '--qa-task',
@@ -83,18 +94,24 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _note(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def eval_grounding(args, with_saliency):
     protocol = args.protocol or ('official' if with_saliency else 'r2tuning')
     if protocol not in F.qvhighlights.PROTOCOLS:
         raise ValueError(f'--protocol {protocol} is not a grounding protocol')
     sub = load_jsonl(args.pred)
-    if not with_saliency:
-        sub = [{
-            k: v
-            for k, v in d.items() if k != 'pred_saliency_scores'
-        } for d in sub]
     gt = [official_gt_record(d) for d in load_jsonl(args.gt)]
-    return F.eval_qvhighlights(sub, gt, protocol, args.on_invalid)
+    return F.eval_qvhighlights(
+        sub,
+        gt,
+        protocol,
+        args.on_invalid,
+        with_saliency=None if with_saliency else False,
+        allow_missing=args.allow_missing,
+        log=_note)
 
 
 def eval_ego4d(args):
@@ -103,13 +120,22 @@ def eval_ego4d(args):
         results,
         load_json(args.gt),
         on_invalid=args.on_invalid,
-        allow_duplicates=args.allow_duplicates)
+        allow_duplicates=args.allow_duplicates,
+        allow_missing=args.allow_missing,
+        log=_note)
 
 
 def eval_saliency(args, field, fn):
     pred, gt = load_json(args.pred), load_json(args.gt)
+    for path, doc in ((args.pred, pred), (args.gt, gt)):
+        if not isinstance(doc, dict):
+            raise ValueError(f'{path}: expected a json object keyed by '
+                             f'video id, got {type(doc).__name__}')
     vids = list(pred)
-    missing = [v for v in vids if v not in gt or field not in gt[v]]
+    missing = [
+        v for v in vids
+        if not isinstance(gt.get(v), dict) or field not in gt[v]
+    ]
     if missing:
         raise ValueError(f'{args.gt}: no {field!r} for video {missing[0]!r} '
                          f'of {args.pred}')
@@ -121,15 +147,8 @@ def eval_saliency(args, field, fn):
 def eval_retrieval(args):
     with np.load(args.pred) as z:
         if 'sim' in z:
-            protocol = args.protocol or 'hd_vila'
-            sim = z['sim']
-            ks = (1, 5, 10, 50) if protocol == 'hd_vila' else (1, 5, 10)
-            out = {}
-            for name, m in (('t2v', sim), ('v2t', sim.T)):
-                res = F.retrieval_metrics(
-                    m, ks, median_only=protocol == 'tempclr')
-                out.update({f'{name}_{k}': v for k, v in res.items()})
-            return out
+            return dict(
+                F.both_directions(z['sim'], args.protocol or 'hd_vila'))
         if not {'text', 'video'} <= set(z):
             raise ValueError(f'{args.pred}: needs arrays "text" and "video" '
                              f'or "sim", has {sorted(z)}')
@@ -145,8 +164,13 @@ def _read_csv_dir(folder, y_pred):
             if not osp.exists(path):
                 continue
             rows = []
-            with open(path) as f:
-                for i, line in enumerate(f, 1):
+            with open(path, 'rb') as f:
+                for i, raw in enumerate(f, 1):
+                    try:
+                        line = raw.decode('utf-8')
+                    except UnicodeDecodeError:
+                        raise ValueError(f'{path}:{i}: not UTF-8 text') \
+                            from None
                     if not line.strip():
                         continue
                     parts = line.strip().split(',')
@@ -207,7 +231,27 @@ def eval_mc(args):
     return {'overall_acc': acc, 'mc_accuracy': float(f'{100 * acc:.2f}')}
 
 
+def _name_file(e: F.EvaluationError, args) -> F.EvaluationError:
+    """``e`` with the file it came from (both files if it involves both)."""
+    path = {F.PRED: args.pred, F.GT: args.gt}.get(e.source)
+    if path is None and not args.gt:
+        path = args.pred
+    if path:
+        return F.EvaluationError(f'{path}: {e}', e.source)
+    return F.EvaluationError(f'{e} (--pred {args.pred}, --gt {args.gt})',
+                             e.source)
+
+
 def evaluate(args) -> dict:
+    """Score ``args.pred``; bad input raises ``ValueError`` (an
+    :class:`EvaluationError` names its file)."""
+    try:
+        return _evaluate(args)
+    except F.EvaluationError as e:
+        raise _name_file(e, args) from None
+
+
+def _evaluate(args) -> dict:
     task = {
         'charades': 'moment_retrieval',
         'tacos': 'moment_retrieval'

@@ -45,6 +45,7 @@ def parse_args(argv=None):
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    launch.add_config_lint_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -93,6 +94,8 @@ def main(argv=None):
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
     launch.setup_launcher(cfg, args.launcher, args.local_rank)
+    launch.lint_config(cfg, args.config, args.cfg_options,
+                       enabled=not args.no_config_lint)
     runner = launch.build_runner(cfg)
     metrics = runner.test()
     launch.print_rank0(['metrics: ' + json.dumps(metrics, sort_keys=True)])

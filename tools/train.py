@@ -66,6 +66,7 @@ def parse_args(argv=None):
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    launch.add_config_lint_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -105,6 +106,8 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = launch.load_config(args.config, args.cfg_options)
     cfg = merge_args(cfg, args)
+    launch.lint_config(cfg, args.config, args.cfg_options,
+                       enabled=not args.no_config_lint)
     runner = launch.build_runner(cfg)
     runner.train()
 

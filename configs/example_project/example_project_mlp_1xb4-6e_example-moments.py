@@ -41,6 +41,8 @@ val_evaluator = dict(type='ExampleMomentMetric', thresholds=(0.5, 0.7))
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=3e-2, weight_decay=1e-4))
+# the total batch (1 GPU x 4) this lr is for (--auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=4)
 param_scheduler = [
     dict(
         type='LinearLR',

@@ -15,7 +15,8 @@ train_split = dict(
         root='lmdb/em_egovlp+internvideo_visual_features_1.87fps'),
     query_store=dict(
         type='LMDBStore', root='lmdb/nlq_v2_clip_token_features'),
-    recipe=dict(clip_len=16.043 / 30),
+    recipe={{_base_.video_recipe}},
+    query_recipe={{_base_.query_recipe}},
     pipeline=[dict(type='PackGroundNLQInputs')])
 train_dataloader = dict(
     dataset=dict(

@@ -22,3 +22,5 @@ model = dict(
         weights='model'))
 # official lr: 2.5e-5 in the yaml x torch.cuda.device_count() = 1 GPU
 optim_wrapper = dict(optimizer=dict(lr=2.5e-5))
+# the total batch (1 GPU x 2) this lr is for (--auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=2)

@@ -11,6 +11,8 @@ max_epochs = 13
 # official lr: 5e-5 in the yaml x torch.cuda.device_count() = 2 GPUs
 # -> 1e-4 (the value in the yaml's file name)
 optim_wrapper = dict(optimizer=dict(lr=1e-4))
+# the total batch (2 GPUs x 2) this lr is for (--auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=4)
 param_scheduler = [
     dict(
         type='LinearLR',

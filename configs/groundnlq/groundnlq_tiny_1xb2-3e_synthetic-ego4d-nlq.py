@@ -19,10 +19,13 @@ model = dict(
     # a handful of positives per batch: the official 200 would make the
     # first iterations' losses tiny
     train_cfg=dict(init_loss_norm=2))
+# the official recipes at the synthetic width (what make_ego4d_nlq writes:
+# vtg_plugins.testing.synthetic.groundnlq_recipes(vid_dim=64))
 _stores = dict(
     data_root=data_root,
     video_store=dict(type='LMDBStore', root='lmdb/video_features'),
-    query_store=dict(type='LMDBStore', root='lmdb/text_features'))
+    query_store=dict(type='LMDBStore', root='lmdb/text_features'),
+    recipe=dict(feat_dim=64))
 train_dataloader = dict(
     num_workers=0, persistent_workers=False, dataset=_stores)
 val_dataloader = dict(
@@ -33,6 +36,8 @@ test_evaluator = val_evaluator
 warmup_epochs = 1
 max_epochs = 3
 optim_wrapper = dict(optimizer=dict(lr=5e-3))
+# the total batch (1 GPU x 2) this lr is for (--auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=2)
 # 18 iterations: a fast EMA so that the evaluated (EMA) weights have moved
 custom_hooks = [
     dict(

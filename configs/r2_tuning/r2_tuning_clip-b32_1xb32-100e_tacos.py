@@ -8,6 +8,8 @@ model = dict(
     test_cfg=dict(nms_cfg=dict(_delete_=True, type='linear')))
 max_epochs = 100
 optim_wrapper = dict(optimizer=dict(lr=2.5e-4))
+# the total batch (1 GPU x 32) this lr is for (--auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=32)
 param_scheduler = [
     dict(
         type='LinearLR',

@@ -10,6 +10,8 @@ model = dict(
     test_cfg=dict(nms_cfg=dict(_delete_=True, type='linear'), unit=0.1))
 max_epochs = 50
 optim_wrapper = dict(optimizer=dict(lr=2.5e-4))
+# the total batch (1 GPU x 32) this lr is for (--auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=32)
 param_scheduler = [
     dict(
         type='LinearLR',

@@ -45,4 +45,6 @@ param_scheduler = [
         gamma=0.1),
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=4)
+# the total batch (1 GPU x 32) the official lr is used at (--auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=32)
 default_hooks = dict(logger=dict(interval=10))

@@ -28,6 +28,8 @@ val_evaluator = dict(type='ToyRegressionMetric')
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9))
+# the total batch (1 GPU x 4) this lr is for (--auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=4)
 param_scheduler = [
     dict(
         type='LinearLR',

@@ -140,19 +140,23 @@ def test_r2_single_window_equals_predict(r2, r2_infer):
     with torch.no_grad():
         ref = r2_infer.model.predict(
             dict(video=[video] * 3, query=queries), samples)
-    for got, want in zip(r2_infer(r2.video, QUERIES), ref):
+    got_all = r2_infer(r2.video, QUERIES)
+    assert len(got_all) == len(ref) == 3
+    for got, want in zip(got_all, ref):
         assert got['pred_relevant_windows'] == want.pred_relevant_windows
         assert got['pred_saliency_scores'] == want.pred_saliency_scores
 
 
 def test_r2_batch_equals_one_by_one(r2, r2_infer):
     batched = r2_infer(r2.video, QUERIES)
+    assert [p['query'] for p in batched] == QUERIES
     for query, pred in zip(QUERIES, batched):
         _same(pred, r2_infer(r2.video, query)[0], atol=1e-4)
 
 
 def test_r2_feature_files(r2, r2_infer, tmp_path):
     from_video = r2_infer(r2.video, QUERIES[:2])
+    assert len(from_video) == 2
     feats = r2_infer.video_extractor.encode_video(r2.video)  # [T, k, P, C]
     assert feats.shape == (7, 2, 50, 64)
     store = _write_store(
@@ -163,11 +167,13 @@ def test_r2_feature_files(r2, r2_infer, tmp_path):
         x_pt=feats)
     for name in ('v.npy', 'w.npz', 'x.pt'):
         preds = r2_infer(store / name, QUERIES[:2], duration=13.0)
+        assert len(preds) == 2
         for a, b in zip(preds, from_video):
             assert a['vid'] == name[0]
             _same(a, b)
     for video in (feats, feats.reshape(7, -1), torch.from_numpy(feats)):
         preds = r2_infer(video, QUERIES[:2], duration=13.0)
+        assert len(preds) == 2
         for a, b in zip(preds, from_video):
             assert 'vid' not in a
             _same(a, {k: v for k, v in b.items() if k != 'vid'})
@@ -274,6 +280,7 @@ def test_r2_long_video_sliding_windows(r2, monkeypatch):
     assert len(spans) == 4 and len(calls) == 1
     assert [len(v) for v in calls[0][0]['video']] == [12] * 8
     monkeypatch.undo()
+    assert [p['query'] for p in preds] == QUERIES[:2]
     for query, pred in zip(QUERIES[:2], preds):
         _check_r2(pred, 60.0, 30)
         cands = _alone(infer, feats, query, spans, fps=0.5)
@@ -402,6 +409,7 @@ def test_groundnlq_long_video_sliding_windows(setups, tmp_path, monkeypatch):
     monkeypatch.undo()
     duration = len(feats) * infer.clip_len
     time = Config.fromfile(s.cfg).time_cfg
+    assert [p['query'] for p in preds] == NLQ_QUERIES[:2]
     for query, pred in zip(NLQ_QUERIES[:2], preds):
         _check_well_formed(pred, duration, 5)
         assert 'pred_saliency_scores' not in pred

@@ -71,6 +71,34 @@ def test_tolerance_and_negative_start(tmp_path):
         load_grounding_annotations(path, window_policy='clip')
 
 
+def test_clip_clamps_windows_within_the_tolerance_too(tmp_path):
+    path = _jsonl(tmp_path / 'a.jsonl',
+                  [_rec(windows=[[-0.0005, 10.0009], [10.0005, 10.0008]])])
+    assert load_grounding_annotations(
+        path, window_policy='clip')[0].windows == [[0.0, 10.0], [10.0, 10.0]]
+    assert load_grounding_annotations(
+        path, window_policy='keep')[0].windows == [[-0.0005, 10.0009],
+                                                   [10.0005, 10.0008]]
+
+
+def test_official_unannotated_test_splits_load_without_windows(tmp_path):
+    """The official QVHighlights / Ego4D NLQ test files have no ground
+    truth field in any record."""
+    path = _jsonl(tmp_path / 'highlight_test_release.jsonl', [
+        dict(qid=3158, query='a boat', duration=150, vid='_6hnl_360.0_510.0'),
+        dict(qid=7920, query='a car', duration=150, vid='_6hnl_60.0_210.0')
+    ])
+    recs = load_grounding_annotations(path, fmt='qvhighlights')
+    assert [(r.qid, r.windows, r.saliency) for r in recs] == [
+        ('3158', [], None), ('7920', [], None)]
+    path = _jsonl(tmp_path / 'ego4d_nlq_test_v2.jsonl', [
+        dict(query='where?', query_id='a_0', duration=480.0, video_id='c1',
+             query_type='nlq')
+    ])
+    rec, = load_grounding_annotations(path, fmt='ego4d_nlq_jsonl')
+    assert (rec.qid, rec.windows) == ('a_0', [])
+
+
 @pytest.mark.parametrize('bad,field', [
     (dict(qid=3), "'qid' must be a str"),
     (dict(duration='10'), "'duration' must be a number"),

@@ -222,3 +222,15 @@ def test_backends_are_read_from_the_registry(tmp_path):
         FEATURE_STORES._module_dict.pop('NpyOnlyStore', None)
         FEATURE_STORES._module_dict.pop('ClashingStore', None)
     assert sorted(BACKENDS) == ['dir', 'lmdb', 'packed']
+
+
+def test_foreign_byte_order_is_read_as_native(tmp_path):
+    """A big-endian ``.npy`` (torch refuses those) comes back native, with
+    the same values."""
+    root = tmp_path / 'be'
+    root.mkdir()
+    feat = np.arange(12, dtype='>f4').reshape(3, 4)
+    np.save(root / 'v.npy', feat)
+    got = DirectoryStore(root)['v']
+    assert got.dtype == np.float32 and got.dtype.isnative
+    np.testing.assert_array_equal(got, feat)

@@ -459,6 +459,8 @@ def random_ego4d_nlq(n_queries, k=5, seed=0, quantize=None):
                     clip_start_sec=s,
                     clip_end_sec=s + float(rng.uniform(0, 30)),
                     query='q'))
+        # as many GT queries as results: the last clip may have fewer
+        queries = queries[:n_queries - c * per_ann]
         clips.append(
             dict(
                 clip_uid=f'c{c}',

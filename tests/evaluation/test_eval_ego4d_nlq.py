@@ -55,9 +55,25 @@ def test_denominator_is_number_of_records_and_query_idx():
     assert res['R@1_IoU0.5'] == 50.0
     assert list(res) == [
         'R@1_IoU0.3', 'R@1_IoU0.5', 'R@3_IoU0.3', 'R@3_IoU0.5', 'R@5_IoU0.3',
-        'R@5_IoU0.5', 'mIoU', 'mean_R'
+        'R@5_IoU0.5', 'mIoU', 'mean_R1', 'mean_R1_R5'
     ]
-    assert res['mean_R'] == pytest.approx(50.0)
+    # R@1 hits 1 of 2 at both IoUs, R@5 too
+    assert res['mean_R1'] == 50.0 and res['mean_R1_R5'] == 50.0
+
+
+def test_mean_r1_and_mean_r1_r5_are_the_challenge_means():
+    # IoU 0.4 with the GT [0, 10]: a hit at 0.3 only; the second window
+    # (rank 2) hits at both -> R@1 = (100, 0), R@5 = (100, 100)
+    res = nlq([_rec([[0, 4], [0, 10]])], GT)
+    assert (res['R@1_IoU0.3'], res['R@1_IoU0.5']) == (100.0, 0.0)
+    assert (res['R@5_IoU0.3'], res['R@5_IoU0.5']) == (100.0, 100.0)
+    assert res['R@3_IoU0.5'] == 100.0  # not part of either mean
+    assert res['mean_R1'] == 50.0
+    assert res['mean_R1_R5'] == 75.0
+    # without R@5 there is no mean_R1_R5 (and never a six-value mean)
+    res = nlq([_rec([[0, 4]])], GT, topk=(1, 3))
+    assert 'mean_R1_R5' not in res and res['mean_R1'] == 50.0
+    assert 'mean_R' not in res
 
 
 def test_duplicates_raise_or_count_twice():
@@ -104,4 +120,31 @@ def test_matches_loop_oracle(seed, quantize):
     assert list(got.values())[:6] == want
     assert got['mIoU'] == 100 * miou or (math.isnan(miou)
                                          and math.isnan(got['mIoU']))
-    assert got['mean_R'] == pytest.approx(np.mean(want))
+    r1 = [100 * recall[i, 0] for i in range(2)]
+    r5 = [100 * recall[i, 2] for i in range(2)]
+    assert got['mean_R1'] == pytest.approx(np.mean(r1))
+    assert got['mean_R1_R5'] == pytest.approx(np.mean(r1 + r5))
+
+
+def test_missing_queries_raise_or_divide_by_records():
+    res, gt = O.random_ego4d_nlq(40, seed=3)
+    part = res[::3]  # 14 of 40 queries
+    lines = []
+    with pytest.raises(EvaluationError, match='26 of 40 GT queries'):
+        nlq(part, gt, log=lines.append)
+    assert lines == ['Evaluated: 14 / 40 instances']
+    got = nlq(part, gt, allow_missing=True)
+    recall, miou = O.ego4d_nlq_recalls(part, gt)  # the official loop
+    assert list(got.values())[:6] == [
+        100 * recall[i, j] for j in range(3) for i in range(2)
+    ]
+    assert got['mIoU'] == 100 * miou
+
+
+def test_queries_without_text_are_not_required():
+    # GT has three queries, none with text (as the official val split's
+    # two text-less ones): a submission of one record is complete
+    lines = []
+    res = nlq([_rec([[0, 10]])], GT, log=lines.append)
+    assert res['R@1_IoU0.5'] == 100.0
+    assert lines == ['Evaluated: 1 / 3 instances']

@@ -122,18 +122,21 @@ def test_ego4d_metric_with_ann_file_and_per_sample_gt(tmp_path):
 
 def test_other_metrics_build_and_compute():
     rng = np.random.default_rng(0)
-    t, v = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    # 24 candidates: R@10 is not 1 by construction
+    t, v = rng.normal(size=(24, 4)), rng.normal(size=(24, 4))
     res = _evaluate(
         dict(type='TextVideoRetrievalMetric', protocol='tempclr'), [
             dict(qid=i, features=dict(text_feature=t[i], video_feature=v[i]))
-            for i in range(6)
+            for i in range(24)
         ])
-    assert set(res) == {
-        f'retrieval/{d}_{k}'
-        for d in ('t2v', 'v2t')
-        for k in ('R1', 'R5', 'R10', 'MedR')
-    }
-    assert res['retrieval/t2v_R10'] == 1.0  # 6 candidates only
+    sim = t @ v.T  # TempCLR: raw dot product
+    for name, m in (('t2v', sim), ('v2t', sim.T)):
+        r1, r5, r10, _, medr, _ = O.retrieval_recalls_and_ranks(m)
+        assert {k: res[f'retrieval/{name}_{k}']
+                for k in ('R1', 'R5', 'R10', 'MedR')} == dict(
+                    R1=r1, R5=r5, R10=r10, MedR=medr)
+    assert len(res) == 8
+    assert 0 < res['retrieval/t2v_R10'] < 1
     res = _evaluate(
         dict(type='YouTubeHighlightsMetric'), [
             dict(

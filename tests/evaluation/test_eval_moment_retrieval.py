@@ -178,3 +178,19 @@ def test_matches_loop_oracle(protocol, seed, quantize):
     expected = O.qvhighlights_metrics(sub, gt, r2=protocol == 'r2tuning')
     got = eval_qvhighlights(sub, gt, protocol)
     assert list(got.items()) == list(expected.items())
+
+
+@pytest.mark.parametrize('protocol', ['official', 'r2tuning'])
+def test_missing_queries_raise_or_score_the_shared_ones(protocol):
+    sub, gt = O.random_qvhighlights(30, seed=5)
+    part = sub[1::2]
+    with pytest.raises(EvaluationError, match='15 of 30 ground-truth'):
+        eval_qvhighlights(part, gt, protocol)
+    lines = []
+    got = eval_qvhighlights(part, gt, protocol, allow_missing=True,
+                            log=lines.append)
+    assert lines == ['Evaluated: 15 / 30 queries']
+    # moment_detr's match_number=False: GT restricted to the shared qids
+    shared = [g for g in gt if g['qid'] in {p['qid'] for p in part}]
+    want = O.qvhighlights_metrics(part, shared, r2=protocol == 'r2tuning')
+    assert list(got.items()) == list(want.items())

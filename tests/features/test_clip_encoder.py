@@ -66,8 +66,9 @@ def test_loads_local_weights(tmp_path, helpers, encoder):
         k=2,
         model_cfg=helpers.TINY_CLIP,
         checkpoint=str(tmp_path / 'w.pt'))
-    for (name, a), b in zip(model.state_dict().items(),
-                            loaded.clip.state_dict().values()):
+    ours, theirs = model.state_dict(), loaded.clip.state_dict()
+    assert len(ours) == len(theirs) > 0
+    for (name, a), b in zip(ours.items(), theirs.values()):
         assert torch.equal(a, b), name
     # OpenAI releases TorchScript archives: a scripted CLIP loads too
     with warnings.catch_warnings():  # torch.jit.script is deprecated

@@ -40,21 +40,38 @@ def test_stated_features_of_the_checkout_configs():
     assert qvh.query_store == StoreSpec('data/qvhighlights/clip_b32_txt_k4',
                                         'dir')
     assert qvh.recipe == dict(
-        layers=[9, 10, 11, 12], dtype='float16',
-        clip_len=2.0)  # clip_len of ann_kwargs
-    assert (qvh.query_recipe, qvh.ann_format) == ({}, 'qvhighlights')
+        backbone='ViT-B/32',
+        weights='openai',
+        layers=[9, 10, 11, 12],
+        clip_len=2.0,
+        crop=224,
+        dtype='float16')
+    assert qvh.query_recipe == dict(
+        text_tokens='sot_eot_last_k', text_normalizer=None)
+    assert qvh.ann_format == 'qvhighlights'
     charades = stated_features(
         _config('r2_tuning/r2_tuning_clip-b32_1xb32-50e_charades-sta.py'),
         'val')
-    assert charades.recipe['clip_len'] == 1.0
+    assert charades.recipe == dict(qvh.recipe, clip_len=1.0)
     assert charades.source.endswith('(val)')
+    # a dataset stating no rate takes ann_kwargs.clip_len
+    one = stated_features(
+        dict(
+            train_dataloader=dict(
+                dataset=_ds(
+                    recipe=dict(dtype='float16'),
+                    ann_kwargs=dict(clip_len=2.0)))))
+    assert one.recipe == dict(dtype='float16', clip_len=2.0)
 
     nlq = 'groundnlq/groundnlq_internvideo-egovlp_2xb2-13e_ego4d-nlq.py'
     gnlq = stated_features(_config(nlq), 'val', nlq)
     assert gnlq.query_store == StoreSpec(
         'data/ego4d_nlq/lmdb/nlq_v2_clip_token_features', 'lmdb')
+    assert gnlq.recipe['backbone'] == 'internvideo+egovlp'
+    assert gnlq.recipe['clip_len'] == 16.043 / 30
     assert gnlq.query_recipe == dict(
         backbone='ViT-B/32',
+        weights='openai',
         k=1,
         dtype='float32',
         text_tokens=LN_FINAL,
@@ -179,3 +196,33 @@ def test_writer_kwargs_compression_is_an_option():
     assert writer_kwargs('packed', 'video') == dict(name='features')
     with pytest.raises(ValueError, match="'packed' backend stores raw"):
         writer_kwargs('packed', 'video', compress=True)
+
+
+def test_query_store_recipe_of_a_config():
+    """The datasets' query_recipe (a top-level one laid over it); the query
+    store is required to have the video CLIP's fields plus the query-token
+    recipe, or the whole recipe of its own encoder."""
+    clip = dict(backbone='ViT-B/32', weights='openai', layers=[2, 3],
+                dtype='float16')
+    ds = _ds(recipe=dict(clip, clip_len=2.0, crop=224),
+             query_recipe=dict(text_tokens='sot_eot_last_k',
+                               text_normalizer=None))
+    stated = stated_features(
+        dict(query_recipe=dict(text_normalizer='canonical_question'),
+             train_dataloader=dict(dataset=ds)), 'train', 'r.py')
+    assert stated.query_recipe == dict(
+        text_tokens='sot_eot_last_k', text_normalizer='canonical_question')
+    run = run_recipe(stated)
+    assert run.kwargs['text_normalizer'] == 'canonical_question'
+    meta = dict(clip, k=2, fps=0.5, clip_len=2.0, crop=224,
+                text_tokens='sot_eot_last_k',
+                text_normalizer='canonical_question', layout='[L, k, C]')
+    run.check(meta, 'query')
+    for key, value in (('layers', [3]), ('weights', 'laion2b'),
+                       ('text_normalizer', None)):
+        with pytest.raises(ValueError, match=f'{key}: store has'):
+            run.check(dict(meta, **{key: value}), 'query')
+    no_crop = {k: v for k, v in meta.items() if k != 'crop'}
+    run.check(no_crop, 'query')  # a frame field: the video's
+    with pytest.raises(ValueError, match='crop: store has <absent>'):
+        run.check(no_crop, 'video')

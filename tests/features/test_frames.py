@@ -135,3 +135,59 @@ def test_read_video_resizes_in_chunks(tmp_path, helpers):
     frames, _ = decode_frames(path, 10.0)
     assert out.shape == (30, 3, 224, 224)
     assert torch.equal(out, resize_center_crop(frames, 224))
+
+
+@pytest.mark.parametrize('ext,codec,video_fps,seconds', [
+    ('mp4', 'libx264', 30, 7),   # B-frames: an edit list shifts the pts
+    ('mp4', 'mpeg4', 25, 4.6),
+    ('mkv', 'libx264', 10, 6),   # Matroska: the DURATION tag
+    ('webm', 'libvpx', 10, 3),
+])
+def test_complete_videos_are_not_short_at_any_rate(tmp_path, helpers, ext,
+                                                   codec, video_fps,
+                                                   seconds):
+    path = tmp_path / f'v.{ext}'
+    helpers.write_video(path, seconds, video_fps, codec)
+    duration, slack, source = F.stated_duration(path)
+    n = int(seconds * video_fps)
+    assert duration == pytest.approx(n / video_fps, abs=1e-3)
+    assert slack == pytest.approx(1 / video_fps)
+    assert source == ('video stream' if ext == 'mp4' else 'video stream tag')
+    for fps in (0.5, 1.0, 2.0, float(video_fps)):
+        for backend in ('decord', 'pyav'):
+            frames, _ = decode_frames(path, fps, backend)
+            assert len(frames) == max(1, int(np.floor(n / video_fps * fps +
+                                                      0.5 + 1e-6)))
+
+
+def test_avi_that_decord_reads_as_one_frame_falls_back_to_pyav(
+        tmp_path, helpers):
+    """decord 0.6 gives these AVI files a single frame: too few for their
+    10 s, so 'auto' moves on to PyAV, which decodes all 5."""
+    path = tmp_path / 'v.avi'
+    helpers.write_video(path, 10, 10)
+    with pytest.raises(F.ShortVideoError, match=r'decoded 1 of the 5'):
+        decode_frames(path, 0.5, 'decord')
+    frames, used = decode_frames(path, 0.5)
+    assert used == 'pyav' and frames.shape == (5, 48, 64, 3)
+
+
+def test_a_container_duration_gets_a_second_of_slack(tmp_path, helpers,
+                                                     monkeypatch):
+    """Only the container states a duration (the longest stream, e.g. a
+    longer audio track): frames may end up to 1 s + one frame before it."""
+    path = tmp_path / 'v.mp4'
+    helpers.write_video(path, 10, 10)  # 10 frames at 1 fps
+    slack = 0.1 + F.CONTAINER_SLACK_S
+    monkeypatch.setattr(F, 'stated_duration',
+                        lambda p: (11.4, slack, 'container'))
+    assert len(decode_frames(path, 1.0)[0]) == 10
+    monkeypatch.setattr(F, 'stated_duration',
+                        lambda p: (12.0, slack, 'container'))
+    with pytest.raises(F.ShortVideoError,
+                       match=r'decoded 10 of the 12 frames .* its container '
+                       r'states \(12\.000 s\)'):
+        decode_frames(path, 1.0, 'pyav')
+    # no stated duration (e.g. a raw stream): nothing to compare with
+    monkeypatch.setattr(F, 'stated_duration', lambda p: None)
+    assert len(decode_frames(path, 1.0)[0]) == 10

@@ -103,3 +103,29 @@ def test_ego4d_nlq_layout_and_planted_moment(tmp_path, plant):
         assert qstore[r.qid].shape[1] == 8
     rate = _hit_rate(train, val, vstore, qstore)
     assert rate == 1.0 if plant else rate < 0.75
+
+
+def test_ego4d_nlq_vocabulary_of_topics(tmp_path):
+    """With ``num_topics`` every query draws one of that many topics, named
+    by the object in its text: queries naming one object share the topic."""
+    data = make_ego4d_nlq(tmp_path, splits={'train': 10, 'val': 4},
+                          vid_dim=16, txt_dim=8, num_topics=3, seed=2)
+    records = [
+        r for s in ('train', 'val')
+        for r in load_grounding_annotations(data.annotations[s],
+                                            fmt='ego4d_nlq_jsonl')
+    ]
+    qstore = LMDBStore(data.query_root)
+    topic = {}
+    for r in records:
+        topic.setdefault(r.query, []).append(_mean_tokens(qstore[r.qid]))
+    assert set(topic) == {'where did i put the cup?',
+                          'where did i put the knife?',
+                          'where did i put the phone?'}
+    centres = {q: np.mean(v, 0) for q, v in topic.items()}
+    for q, vecs in topic.items():
+        for v in vecs:  # each query lies nearest to its own object's centre
+            dist = {c: np.linalg.norm(v - m) for c, m in centres.items()}
+            assert min(dist, key=dist.get) == q
+    with pytest.raises(ValueError, match='num_topics must be in 1..12'):
+        make_ego4d_nlq(tmp_path / 'bad', num_topics=13)

@@ -121,7 +121,9 @@ def test_groundnlq_demo_on_a_feature_file(tool, gnlq, tmp_path, capsys):
     preds = json.loads((tmp_path / 'g.json').read_text())
     infer = MomentRetrievalInferencer(
         gnlq.cfg, gnlq.ckpt, clip_checkpoint=gnlq.clip)
-    for pred, direct in zip(preds, infer(video, queries)):
+    direct_preds = infer(video, queries)
+    assert len(preds) == len(direct_preds) == len(queries)
+    for pred, direct in zip(preds, direct_preds):
         assert pred == direct  # moments only: no saliency
         assert 'pred_saliency_scores' not in pred and pred['vid'] == \
             gnlq.vids[0]

@@ -213,10 +213,10 @@ def test_normalized_queries_cut_and_conflicts(nlq, tmp_path, capsys):
     with pytest.raises(ValueError, match='k must be 1, got 2'):
         _run(nlq, [a], '--k', '2', '--out-dir', tmp_path / 'x', '--ann-format',
              'normalized')
-    # the video store of the config is not CLIP-made with these blocks
+    # the video features of the config are not CLIP's
     with pytest.raises(
             ValueError,
-            match=r"differs from the video recipe on \['dtype', 'k'\]"):
+            match=r"not CLIP features \(backbone 'internvideo\+egovlp'\)"):
         FEAT.main([
             str(a),
             str(tmp_path), '--config',

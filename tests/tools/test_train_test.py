@@ -90,6 +90,27 @@ def test_unknown_cfg_option_names_config_and_key(smoke_config):
     assert cfg.optim_wrapper.optimizer.lr == 0.5
 
 
+def test_no_config_lint_flag_runs_a_config_the_lint_refuses(
+        tmp_path, repo, smoke_config, run_cmd):
+    # DefaultOptimWrapperConstructor ignores an unknown paramwise_cfg key
+    config = write_config(
+        tmp_path / 'typo.py', smoke_config,
+        'optim_wrapper = dict(paramwise_cfg=dict(bias_lr_mul=0.1))')
+    options = ['--cfg-options', 'train_cfg.max_epochs=1']
+    train = repo / 'tools' / 'train.py'
+    refused = run_cmd(['python', train, config, '--work-dir',
+                       tmp_path / 'a', *options], cwd=tmp_path, check=False)
+    assert refused.returncode != 0
+    assert "paramwise_cfg.bias_lr_mul: paramwise_cfg takes no argument " \
+        "'bias_lr_mul'; did you mean 'bias_lr_mult' or 'bias_decay_mult'? " \
+        f"(in {config})" in refused.stdout
+    proc = run_cmd(['python', train, config, '--work-dir',
+                    tmp_path / 'b', *options, '--no-config-lint'],
+                   cwd=tmp_path)
+    assert '--no-config-lint: config keys not checked' in proc.stdout
+    assert (tmp_path / 'b' / 'epoch_1.pth').exists()
+
+
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.py'):
         launch.load_config(str(tmp_path / 'nope.py'), None)

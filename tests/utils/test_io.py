@@ -1,6 +1,8 @@
 """Atomic writes: a failed write leaves the previous file (or directory)
 and no temporary file behind."""
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -63,3 +65,47 @@ def test_replace_dir_swaps_a_finished_directory(tmp_path):
     other.mkdir()
     replace_dir(other, tmp_path / 'fresh')  # nothing to replace
     assert (tmp_path / 'fresh').is_dir() and not other.exists()
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_temporary_file_shows_no_one_more_than_the_final_file(tmp_path):
+    """A private file being replaced under a permissive umask: the new
+    content is never readable by others, not even while it is written."""
+    path = tmp_path / 'secret.json'
+    path.write_text('old')
+    os.chmod(path, 0o600)
+    old = os.umask(0)
+    try:
+        with atomic_write(path, 'w') as f:
+            (tmp,) = [p for p in tmp_path.iterdir() if p != path]
+            assert _mode(tmp) == 0o600
+            f.write('new')
+    finally:
+        os.umask(old)
+    assert _mode(path) == 0o600 and path.read_text() == 'new'
+
+
+def test_writers_reopening_by_name_work_under_a_read_only_umask(tmp_path):
+    """umask 0o277 makes new files read-only, as open() does; a writer that
+    reopens the temporary file by name (torch.save, open_memmap) can."""
+    old = os.umask(0o277)
+    try:
+        with atomic_path(tmp_path / 'shard.npy') as tmp, open(tmp, 'wb') as f:
+            np.save(f, np.arange(3))
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / 'shard.npy') == 0o400
+    np.testing.assert_array_equal(np.load(tmp_path / 'shard.npy'), [0, 1, 2])
+
+
+def test_replace_dir_keeps_the_replaced_directory_mode(tmp_path):
+    old, new = tmp_path / 'store', tmp_path / 'store.partial'
+    old.mkdir(mode=0o750)
+    os.chmod(old, 0o750)
+    new.mkdir()
+    os.chmod(new, 0o777)
+    replace_dir(new, old)
+    assert _mode(old) == 0o750

@@ -4,8 +4,9 @@ Generates a QVHighlights-sized submission (1,550 queries, 10 windows, 75
 saliency scores) and an Ego4D-NLQ-sized one (4,554 queries, top-5), then
 times ``eval_qvhighlights`` (both protocols) and ``ego4d_nlq_metrics``
 against the loop references of ``tests/evaluation/oracles.py`` (the
-official algorithms written literally, single process), in the same run,
-and checks that the numbers are identical.
+official algorithms written literally, single process), in the same run:
+``--repeat`` interleaved rounds (ours, loop, ours, ...), median times and
+the median per-round speed-up; it checks that the numbers are identical.
 
 Then, as whole processes, ``tools/evaluate.py qvhighlights`` against the
 official moment_detr CLI (``standalone_eval/eval.py`` of
@@ -45,25 +46,32 @@ ref = importlib.util.module_from_spec(_ORACLES)
 _ORACLES.loader.exec_module(ref)
 
 
-def _time(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return out, times
+def _interleaved(fns, rounds):
+    """``{name: (output, [s per round])}``: ``rounds`` rounds, each calling
+    every function once in turn (ours, loop, ours, loop, ...), so that load
+    drift on a shared machine hits both alike."""
+    timed = {name: [None, []] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            timed[name][0] = fn()
+            timed[name][1].append(time.perf_counter() - t)
+    return timed
 
 
-def _row(name, fn, base, repeat, same):
-    out, times = _time(fn, repeat)
-    base_out, base_t = _time(base, 1)
-    ours = statistics.median(times)
+def _row(name, fn, base, rounds, same):
+    """Median times of ours and the loop reference over interleaved rounds
+    and the median of the per-round speed-ups."""
+    timed = _interleaved(dict(ours=fn, loop=base), rounds)
+    (out, times), (base_out, base_t) = timed['ours'], timed['loop']
     row = dict(
         task=name,
+        rounds=rounds,
         ours_first_s=round(times[0], 4),
-        ours_median_s=round(ours, 4),
-        loop_s=round(base_t[0], 4),
-        speedup=round(base_t[0] / ours, 1),
+        ours_median_s=round(statistics.median(times), 4),
+        loop_median_s=round(statistics.median(base_t), 4),
+        speedup=round(
+            statistics.median(b / a for a, b in zip(times, base_t)), 1),
         identical=bool(same(out, base_out)))
     print(json.dumps(row))
     return row
@@ -174,7 +182,11 @@ def _cli_rows(sub, gt, rounds, official_eval, official_python):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--repeat', type=int, default=5)
+    p.add_argument(
+        '--repeat',
+        type=int,
+        default=5,
+        help='interleaved rounds of ours and the loop reference per task')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument(
         '--rounds',

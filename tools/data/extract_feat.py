@@ -31,7 +31,9 @@ keys is reopened and completed; a store of another recipe is refused
 (``--overwrite`` rebuilds it). A query the query-token recipe cannot encode
 (e.g. longer than the text context; ``--truncate-queries`` cuts those) stops
 the run before any work, naming its id. Videos that cannot be decoded are
-reported and skipped, and the run exits with status 1.
+reported and skipped, and the run exits with status 1; so are videos that
+decode to fewer frames than their stated duration gives (a truncated file),
+unless ``--allow-short`` (logged).
 
 ``--queries-only`` skips the video store (video features of other
 backbones); the rate (``--fps``, e.g. ``30/16.043``, or the config's) is
@@ -184,6 +186,12 @@ def parse_args(argv=None):
     parser.add_argument(
         '--video-backend', default='auto', choices=('auto', ) + DECODERS)
     parser.add_argument(
+        '--allow-short',
+        action='store_true',
+        help='keep the frames of a video that decodes to fewer frames than '
+        'its stated duration gives (a truncated file; logged) instead of '
+        'failing it')
+    parser.add_argument(
         '--workers',
         type=int,
         default=2,
@@ -314,7 +322,8 @@ def extract_videos(extractor, vids: List[str], kind: str, paths: Dict[str,
         print(f'videos ({kind}) -> {root}: {len(todo)} to extract')
         recipe = extractor.recipe
         loader = DataLoader(
-            FrameSources(todo, recipe.fps, recipe.crop, args.video_backend),
+            FrameSources(todo, recipe.fps, recipe.crop, args.video_backend,
+                         args.allow_short),
             batch_size=None,
             num_workers=min(args.workers, len(todo)),
             worker_init_fn=init_worker)

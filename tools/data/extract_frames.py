@@ -1,7 +1,8 @@
 """Extract frames at a fixed frame rate, short side resized, centre-cropped.
 
     python tools/data/extract_frames.py VIDEO_DIR [--frame-dir DIR] \
-        [--fps 0.5] [--size 224] [--workers 4] [--backend auto]
+        [--fps 0.5] [--size 224] [--workers 4] [--backend auto] \
+        [--allow-short]
 
 Writes ``FRAME_DIR/{vid}.npy`` = ``uint8 [T, 3, size, size]`` per video, the
 layout of the official R²-Tuning ``tools/extract_frames.py``
@@ -14,8 +15,10 @@ Charades-STA 1.0 fps.
 Resumable: videos whose ``.npy`` exists are skipped, and every file is written
 atomically (temporary name + rename), so an interrupted run leaves no partial
 file. A frame directory made with another recipe is refused. Videos that
-cannot be decoded are reported and skipped; the run then lists them and exits
-with status 1.
+cannot be decoded, and videos that decode to fewer frames than their stated
+duration gives (a truncated file; ``--allow-short`` keeps the frames they
+have and logs both counts), are reported and skipped; the run then lists
+them and exits with status 1.
 """
 import argparse
 import json
@@ -59,6 +62,12 @@ def parse_args(argv=None):
         help='video decoder (auto: decord, then PyAV)')
     parser.add_argument(
         '--workers', type=int, default=4, help='decoding processes')
+    parser.add_argument(
+        '--allow-short',
+        action='store_true',
+        help='keep the frames of a video that decodes to fewer frames than '
+        'its stated duration gives (a truncated file; logged) instead of '
+        'failing it')
     return parser.parse_args(argv)
 
 
@@ -68,12 +77,12 @@ def _init_worker():
 
 
 def _extract(
-        task: Tuple[str, str, str, float, int,
-                    str]) -> Tuple[str, Optional[str]]:
+    task: Tuple[str, str, str, float, int, str, bool]
+) -> Tuple[str, Optional[str]]:
     """Decode one video into its ``.npy``; return (vid, error or None)."""
-    vid, video, out, fps, size, backend = task
+    vid, video, out, fps, size, backend, allow_short = task
     try:
-        frames = read_video(video, fps, size, backend).numpy()
+        frames = read_video(video, fps, size, backend, allow_short).numpy()
         atomic_save_npy(Path(out), frames)
     except Exception as e:  # reported per video, the run goes on
         return vid, f'{type(e).__name__}: {e}'
@@ -101,7 +110,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     atomic_write_json(frame_dir / META_FILE, meta)
 
     tasks = [(vid, str(path), str(frame_dir / f'{vid}.npy'), args.fps,
-              args.size, args.backend) for vid, path in videos.items()
+              args.size, args.backend, args.allow_short)
+             for vid, path in videos.items()
              if not (frame_dir / f'{vid}.npy').exists()]
     print(f'{video_dir} -> {frame_dir}: {len(videos)} videos, '
           f'{len(videos) - len(tasks)} already done, {len(tasks)} to extract')

@@ -7,11 +7,13 @@ caller, so a custom video or query gets the features of the training stores
 """
 import contextlib
 import copy
+from dataclasses import fields
 from typing import Any, Dict, Optional, Union
 
 from mmengine.config import Config
 
 from vtg_plugins.features import RECIPE_KEYS, FeatureRecipe, canonical_arch
+from vtg_plugins.features.recipe import QUERY_FIELDS, VIDEO_FEATURE_KEYS
 
 RecipeLike = Union[dict, FeatureRecipe, None]
 _RATE_KEYS = ('fps', 'clip_len')
@@ -85,31 +87,44 @@ def resolve_query_recipe(cfg: Config,
                          query_recipe: RecipeLike = None) -> dict:
     """The recipe the queries are encoded with.
 
-    A config whose query features come from another recipe than its video
-    features (e.g. GroundNLQ's CLIP token features beside InternVideo +
-    EgoVLP video features) states it as a top-level ``query_recipe``; as
+    The config's query recipe is the test dataset's ``query_recipe`` with
+    a top-level ``query_recipe`` laid over it. One that names a
+    ``backbone`` describes query features of their own (e.g. GroundNLQ's
+    CLIP token features beside InternVideo + EgoVLP video features): as
     ``tools/data/extract_feat.py --config`` makes the query store, it is
     laid over the recipe the config's datasets state (top-level ``recipe``,
-    else the test dataset's). Otherwise the queries take ``video_recipe``
-    itself (one CLIP encodes both, e.g. R²-Tuning). The ``query_recipe``
-    argument overrides either key by key; fields stated nowhere take the
+    else the test dataset's). Otherwise the video features' CLIP encodes
+    the queries too (e.g. R²-Tuning): ``video_recipe`` with the stated
+    query-token recipe and text normalizer. The ``query_recipe`` argument
+    overrides either key by key; fields stated nowhere take the
     :class:`FeatureRecipe` defaults, as in extraction.
 
     Returns:
-        dict: ``video_recipe`` itself (the same object) when neither the
-        config nor the caller states a query recipe.
+        dict: ``video_recipe`` itself (the same object) when the caller
+        states no query recipe and the config's adds nothing to it (one
+        extractor encodes both).
     """
-    stated = cfg.get('query_recipe')
-    if not stated and not query_recipe:
-        return video_recipe
-    if stated:
+    stated = _as_dict(evaluation_dataset_cfg(cfg).get('query_recipe'))
+    stated.update(_as_dict(cfg.get('query_recipe')))
+    if 'backbone' in stated:
         out = _as_dict(
             cfg.get('recipe') or evaluation_dataset_cfg(cfg).get('recipe'))
-        out.update(_as_dict(stated))
     else:
         out = copy.deepcopy(video_recipe)
+    out.update(stated)
     out.update(_as_dict(query_recipe))
+    if not query_recipe and 'backbone' not in stated and \
+            _same_query_fields(out, video_recipe):
+        return video_recipe
     return out
+
+
+def _same_query_fields(a: dict, b: dict) -> bool:
+    """``a`` and ``b`` agree on the query-token recipe and normalizer (the
+    :class:`FeatureRecipe` defaults where absent)."""
+    defaults = {f.name: f.default for f in fields(FeatureRecipe)}
+    return all(
+        a.get(k, defaults[k]) == b.get(k, defaults[k]) for k in QUERY_FIELDS)
 
 
 def clip_backbone(recipe: dict) -> Optional[str]:
@@ -131,5 +146,10 @@ def recipe_clip_len(recipe: dict) -> Optional[float]:
 
 def checked_fields(recipe: dict) -> dict:
     """The fields of ``recipe`` a store's ``meta.json`` is checked on
-    (:data:`~vtg_plugins.features.RECIPE_KEYS`)."""
-    return {k: recipe[k] for k in RECIPE_KEYS if k in recipe}
+    (:data:`~vtg_plugins.features.RECIPE_KEYS` and, for features of
+    another encoder than CLIP,
+    :data:`~vtg_plugins.features.recipe.VIDEO_FEATURE_KEYS`)."""
+    return {
+        k: recipe[k]
+        for k in RECIPE_KEYS + VIDEO_FEATURE_KEYS if k in recipe
+    }

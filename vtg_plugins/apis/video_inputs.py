@@ -18,6 +18,7 @@ import torch
 
 from vtg_plugins.datasets.feature_stores import META_FILE, read_meta
 from vtg_plugins.features import check_recipe
+from vtg_plugins.features.frames import stated_duration
 
 PathLike = Union[str, os.PathLike]
 #: suffixes read as feature files (anything else is decoded as a video)
@@ -102,16 +103,12 @@ class FeatureFileRecipeCheck:
 
 
 def probe_duration(path: PathLike) -> Optional[float]:
-    """Duration (s) of a video's first video stream from its container
-    metadata (PyAV), or None when it states none."""
+    """Duration (s) the video file states
+    (:func:`vtg_plugins.features.frames.stated_duration`), or None when it
+    states none or PyAV cannot open it (decord may still read it)."""
     import av
     try:
-        with av.open(os.fspath(path)) as container:
-            stream = container.streams.video[0]
-            if stream.duration is not None and stream.time_base is not None:
-                return float(stream.duration * stream.time_base)
-            if container.duration is not None:
-                return container.duration / av.time_base
-    except (av.FFmpegError, IndexError):  # decord could read it, PyAV not
-        pass
-    return None
+        stated = stated_duration(path)
+    except (av.FFmpegError, IndexError):
+        return None
+    return None if stated is None else stated[0]

@@ -14,7 +14,9 @@ list of records) or an official format (the shared ones are in
 :mod:`vtg_plugins.datasets.ann_formats`; a project registers its own the
 same way). Every record is validated; a bad record raises
 :class:`ValueError` naming the file, the line (or list index), the qid and
-the field.
+the field. So is the file: it must be UTF-8 JSON (an undecodable byte is
+reported with its line), no object may repeat a key, and a file without
+records is refused.
 
 A loader is a function ``(path, window_policy, tolerance, **options) ->
 list[GroundingRecord]`` registered under its format name::
@@ -71,50 +73,59 @@ class GroundingRecord:
         return asdict(self)
 
 
-class _Invalid(Exception):
-    """A field failed validation (message names the field)."""
+class FieldError(ValueError):
+    """A field failed validation (the message names the field); raised by
+    the field checks below, which format converters use too."""
 
 
-def _number(value: Any, name: str) -> float:
+def check_number(value: Any, name: str) -> float:
+    """``value`` as a float; raises :class:`FieldError` naming ``name``
+    unless it is a finite JSON number (not a bool, not a string)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Invalid(f"field '{name}' must be a number, got "
-                       f'{type(value).__name__} {value!r}')
+        raise FieldError(f"field '{name}' must be a number, got "
+                         f'{type(value).__name__} {value!r}')
     if not math.isfinite(value):
-        raise _Invalid(f"field '{name}' must be finite, got {value!r}")
+        raise FieldError(f"field '{name}' must be finite, got {value!r}")
     return float(value)
 
 
-def _string(value: Any, name: str, allow_empty: bool = False) -> str:
+def check_text(value: Any, name: str) -> str:
+    """``value`` if it is a str with at least one non-blank character;
+    raises :class:`FieldError` naming ``name`` otherwise."""
     if not isinstance(value, str):
-        raise _Invalid(f"field '{name}' must be a str, got "
-                       f'{type(value).__name__} {value!r}')
-    if not value and not allow_empty:
-        raise _Invalid(f"field '{name}' must not be empty")
+        raise FieldError(f"field '{name}' must be a str, got "
+                         f'{type(value).__name__} {value!r}')
+    if not value.strip():
+        raise FieldError(f"field '{name}' must not be empty or blank, got "
+                         f'{value!r}')
     return value
 
 
 def _windows(value: Any, duration: float, policy: str,
              tolerance: float) -> List[List[float]]:
     if not isinstance(value, list):
-        raise _Invalid("field 'windows' must be a list of [start, end] "
-                       f'pairs, got {type(value).__name__}')
+        raise FieldError("field 'windows' must be a list of [start, end] "
+                         f'pairs, got {type(value).__name__}')
     out = []
     for i, win in enumerate(value):
         name = f'windows[{i}]'
         if not isinstance(win, (list, tuple)) or len(win) != 2:
-            raise _Invalid(f"field '{name}' must be a [start, end] pair, "
-                           f'got {win!r}')
-        start, end = (_number(v, name) for v in win)
+            raise FieldError(f"field '{name}' must be a [start, end] pair, "
+                             f'got {win!r}')
+        start, end = (check_number(v, name) for v in win)
         if start > end:
-            raise _Invalid(f"field '{name}': start {start} > end {end}")
-        if policy != 'keep':
-            if start < -tolerance or end > duration + tolerance:
-                if policy == 'error' or start > duration + tolerance:
-                    raise _Invalid(
-                        f"field '{name}': [{start}, {end}] lies outside "
-                        f'[0, duration={duration}] (tolerance {tolerance}s)')
-            if policy == 'clip':
-                start, end = max(start, 0.), min(end, duration)
+            raise FieldError(f"field '{name}': start {start} > end {end}")
+        if start < -tolerance or end > duration + tolerance:
+            # with no part inside the video no policy makes it a target
+            outside = min(end, duration) <= max(start, 0.)
+            if outside or policy == 'error':
+                raise FieldError(
+                    f"field '{name}': [{start}, {end}] lies "
+                    f"{'entirely ' if outside else ''}outside [0, duration="
+                    f'{duration}] (tolerance {tolerance}s)')
+        if policy == 'clip':  # also what lies within the tolerance
+            start = min(max(start, 0.), duration)
+            end = max(min(end, duration), 0.)
         out.append([start, end])
     return out
 
@@ -124,26 +135,27 @@ def _saliency(value: Any, duration: float,
     if value is None:
         return None
     if not isinstance(value, list) or not value:
-        raise _Invalid("field 'saliency' must be null or a non-empty list of "
-                       'per-clip score lists')
+        raise FieldError(
+            "field 'saliency' must be null or a non-empty list of "
+            'per-clip score lists')
     width = None
     for i, row in enumerate(value):
         if not isinstance(row, list) or not row:
-            raise _Invalid(f"field 'saliency[{i}]' must be a non-empty list "
-                           f'of per-annotator scores, got {row!r}')
+            raise FieldError(f"field 'saliency[{i}]' must be a non-empty list "
+                             f'of per-annotator scores, got {row!r}')
         if width is None:
             width = len(row)
         elif len(row) != width:
-            raise _Invalid(f"field 'saliency[{i}]' has {len(row)} scores, "
-                           f'row 0 has {width}')
+            raise FieldError(f"field 'saliency[{i}]' has {len(row)} scores, "
+                             f'row 0 has {width}')
         for v in row:
-            _number(v, f'saliency[{i}]')
+            check_number(v, f'saliency[{i}]')
     clips = duration / clip_len
     lo, hi = math.floor(clips + 1e-6), math.ceil(clips - 1e-6)
     if not lo <= len(value) <= hi:
-        raise _Invalid(f"field 'saliency' has {len(value)} clips, expected "
-                       f'{lo}..{hi} (duration {duration}s / clip_len '
-                       f'{clip_len}s)')
+        raise FieldError(f"field 'saliency' has {len(value)} clips, expected "
+                         f'{lo}..{hi} (duration {duration}s / clip_len '
+                         f'{clip_len}s)')
     return [[float(v) for v in row] for row in value]
 
 
@@ -158,7 +170,8 @@ def validate_record(raw: Any,
             ``[0, duration]`` (beyond ``tolerance``): ``'error'`` raises,
             ``'clip'`` clamps it to the video, ``'keep'`` keeps it as is
             (Ego4D NLQ val has windows past the clip end that the official
-            metric keeps). ``start > end`` is an error under every policy.
+            metric keeps). ``start > end``, and a window with no part
+            inside the video, are errors under every policy.
         tolerance (float): seconds a window may exceed the video bounds.
 
     Raises:
@@ -169,59 +182,119 @@ def validate_record(raw: Any,
                          f'got {window_policy!r}')
     try:
         if not isinstance(raw, dict):
-            raise _Invalid('record must be a JSON object, got '
-                           f'{type(raw).__name__}')
+            raise FieldError('record must be a JSON object, got '
+                             f'{type(raw).__name__}')
         missing = [k for k in REQUIRED_FIELDS if k not in raw]
         if missing:
-            raise _Invalid(f'missing field(s) {missing}')
+            raise FieldError(f'missing field(s) {missing}')
         unknown = sorted(set(raw) - set(REQUIRED_FIELDS + OPTIONAL_FIELDS))
         if unknown:
-            raise _Invalid(f'unknown field(s) {unknown}; dataset-specific '
-                           "fields belong in 'extra'")
-        duration = _number(raw['duration'], 'duration')
+            raise FieldError(f'unknown field(s) {unknown}; dataset-specific '
+                             "fields belong in 'extra'")
+        duration = check_number(raw['duration'], 'duration')
         if duration <= 0:
-            raise _Invalid(f"field 'duration' must be > 0, got {duration}")
-        clip_len = _number(raw['clip_len'], 'clip_len')
+            raise FieldError(f"field 'duration' must be > 0, got {duration}")
+        clip_len = check_number(raw['clip_len'], 'clip_len')
         if clip_len <= 0:
-            raise _Invalid(f"field 'clip_len' must be > 0, got {clip_len}")
+            raise FieldError(f"field 'clip_len' must be > 0, got {clip_len}")
         extra = raw.get('extra', {})
         if not isinstance(extra, dict):
-            raise _Invalid("field 'extra' must be an object, got "
-                           f'{type(extra).__name__}')
+            raise FieldError("field 'extra' must be an object, got "
+                             f'{type(extra).__name__}')
         return GroundingRecord(
-            qid=_string(raw['qid'], 'qid'),
-            vid=_string(raw['vid'], 'vid'),
-            query=_string(raw['query'], 'query', allow_empty=True),
+            qid=check_text(raw['qid'], 'qid'),
+            vid=check_text(raw['vid'], 'vid'),
+            query=check_text(raw['query'], 'query'),
             duration=duration,
             windows=_windows(raw['windows'], duration, window_policy,
                              tolerance),
             clip_len=clip_len,
             saliency=_saliency(raw.get('saliency'), duration, clip_len),
             extra=extra)
-    except _Invalid as e:
+    except FieldError as e:
         raise ValueError(str(e)) from None
 
 
-def _read_raw(path: Path) -> Iterator[Tuple[str, Any]]:
-    """Yield ``(location, decoded object)`` for a .jsonl or .json file."""
+class _RepeatedKey(ValueError):
+    """A JSON object names a key twice (``json`` would keep the last)."""
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _RepeatedKey(f'key {key!r} appears twice in one object')
+    return obj
+
+
+def _not_utf8(path: Path) -> ValueError:
+    """The error for a file that is not UTF-8, naming the first bad byte's
+    line."""
+    data = path.read_bytes()
+    try:
+        data.decode('utf-8')
+        return ValueError(f'{path}: not UTF-8 text')
+    except UnicodeDecodeError as e:
+        line = data.count(b'\n', 0, e.start) + 1
+        return ValueError(
+            f'{path}: line {line}: not UTF-8 text (byte '
+            f'0x{data[e.start]:02x} at offset {e.start}: {e.reason}); save '
+            'the file as UTF-8')
+
+
+def _require_file(path: Path) -> None:
     if not path.is_file():
         raise FileNotFoundError(f'annotation file {path} does not exist')
-    if path.suffix == '.jsonl':
+
+
+def read_json_file(path: PathLike) -> Any:
+    """The content of a UTF-8 JSON annotation file.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: naming the file and the line of an undecodable byte,
+            of invalid JSON, or of an object that repeats a key.
+    """
+    path = Path(path)
+    _require_file(path)
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f, object_pairs_hook=_unique_keys)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f'{path}: line {e.lineno}: invalid JSON ({e})') from None
+    except _RepeatedKey as e:
+        raise ValueError(f'{path}: {e}') from None
+
+
+def _read_jsonl(path: Path) -> Iterator[Tuple[str, Any]]:
+    try:
         with open(path, encoding='utf-8') as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue
                 try:
-                    yield f'line {lineno}', json.loads(line)
+                    obj = json.loads(line, object_pairs_hook=_unique_keys)
+                except _RepeatedKey as e:
+                    raise ValueError(f'{path}: line {lineno}: {e}') from None
                 except json.JSONDecodeError as e:
                     raise ValueError(f'{path}: line {lineno}: invalid JSON '
                                      f'({e})') from None
+                yield f'line {lineno}', obj
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+
+
+def _read_raw(path: Path) -> Iterator[Tuple[str, Any]]:
+    """Yield ``(location, decoded object)`` for a .jsonl or .json file."""
+    _require_file(path)
+    if path.suffix == '.jsonl':
+        yield from _read_jsonl(path)
     elif path.suffix == '.json':
-        try:
-            with open(path, encoding='utf-8') as f:
-                data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f'{path}: invalid JSON ({e})') from None
+        data = read_json_file(path)
         if not isinstance(data, list):
             raise ValueError(f'{path}: a .json annotation file must hold a '
                              f'list of records, got {type(data).__name__}')
@@ -241,8 +314,8 @@ def read_records(path: PathLike,
     Args:
         path: a ``.jsonl`` file (one record per line; blank lines skipped)
             or a ``.json`` file holding a list of records.
-        convert (callable, optional): maps each decoded record of an
-            official format to a normalized dict (``KeyError`` /
+        convert (callable, optional): maps each decoded record (a dict) of
+            an official format to a normalized dict (``KeyError`` /
             ``ValueError`` / ``TypeError`` name what is wrong); None for
             normalized records.
         window_policy (str): ``'error'`` | ``'clip'`` | ``'keep'``, see
@@ -254,7 +327,8 @@ def read_records(path: PathLike,
 
     Raises:
         ValueError: ``"{file}: line {n}: qid {qid!r}: {what is wrong}"``
-            for the first bad record, or for a duplicated qid.
+            for the first bad record or a duplicated qid; a file that is
+            not UTF-8 JSON (naming the line) or holds no record.
     """
     path = Path(path)
     records, seen = [], {}
@@ -263,17 +337,22 @@ def read_records(path: PathLike,
                                                                 dict) else None
         try:
             if convert is not None:
+                if not isinstance(raw, dict):
+                    raise FieldError('record must be a JSON object, got '
+                                     f'{type(raw).__name__}')
                 raw = convert(raw)
             rec = validate_record(raw, window_policy, tolerance)
         except (ValueError, KeyError, TypeError) as e:
-            what = (f"missing field {e}" if isinstance(e, KeyError) else
-                    str(e))
+            what = (f"missing field {e}"
+                    if isinstance(e, KeyError) else str(e))
             raise ValueError(f'{path}: {where}: qid {qid!r}: {what}') from None
         if rec.qid in seen:
             raise ValueError(f'{path}: {where}: qid {rec.qid!r}: duplicate '
                              f'qid, first seen at {seen[rec.qid]}')
         seen[rec.qid] = where
         records.append(rec)
+    if not records:
+        raise ValueError(f'{path}: the annotation file holds no record')
     return records
 
 
@@ -286,12 +365,11 @@ def load_normalized(path: PathLike,
     return read_records(path, None, window_policy, tolerance)
 
 
-def load_grounding_annotations(
-        path: PathLike,
-        fmt: str = 'normalized',
-        window_policy: str = 'error',
-        tolerance: float = 1e-3,
-        **fmt_kwargs) -> List[GroundingRecord]:
+def load_grounding_annotations(path: PathLike,
+                               fmt: str = 'normalized',
+                               window_policy: str = 'error',
+                               tolerance: float = 1e-3,
+                               **fmt_kwargs) -> List[GroundingRecord]:
     """Load and validate a grounding annotation file of any registered
     format.
 
@@ -320,8 +398,10 @@ def load_grounding_annotations(
     params = inspect.signature(loader).parameters
     unknown = sorted(set(fmt_kwargs) - set(params))
     if unknown:
-        options = [p for p in params
-                   if p not in ('path', 'window_policy', 'tolerance')]
+        options = [
+            p for p in params
+            if p not in ('path', 'window_policy', 'tolerance')
+        ]
         raise ValueError(f'{path}: annotation format {fmt!r} has no '
                          f'option(s) {unknown}; its options: {options}')
     return loader(

@@ -7,16 +7,24 @@ silently wrong (non-finite values, a clip count that disagrees with the
 duration, a query longer than the text encoder's context). Method-specific
 target construction and packing are pipeline transforms of each project.
 """
+import json
+import logging
 import os.path as osp
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Set, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 
+from vtg_plugins.features.recipe import (check_recipe, clip_period,
+                                         missing_fields, query_store_recipe,
+                                         recipe_conflicts)
 from vtg_plugins.registry import DATASETS
 from .annotations import GroundingRecord, load_grounding_annotations
-from vtg_plugins.features.recipe import check_recipe
 from .feature_stores import FeatureStore, build_feature_store
+
+#: warnings already logged (one per store or recipe and process)
+_WARNED: Set[str] = set()
 
 
 def build_store(cfg: Union[dict, FeatureStore, None],
@@ -29,6 +37,71 @@ def build_store(cfg: Union[dict, FeatureStore, None],
     if data_root and not osp.isabs(str(cfg.get('root', ''))):
         cfg['root'] = osp.join(data_root, cfg['root'])
     return build_feature_store(cfg)
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        print_log(message, logger='current', level=logging.WARNING)
+
+
+def _check_store(store: FeatureStore, expected: dict, modality: str,
+                 source: str) -> None:
+    """Refuse ``store`` when its ``meta.json`` differs from ``expected``;
+    warn (once per store) when it has none or ``expected`` is incomplete."""
+    if not expected:
+        _warn_once(
+            f'no-recipe {store.root}',
+            f'{source} states no recipe of its {modality} features: the '
+            f'{modality} store {store.root} is not checked')
+        return
+    missing = missing_fields(expected, modality)
+    if missing:
+        _warn_once(
+            f'incomplete {modality} {json.dumps(expected, sort_keys=True)}',
+            f'{source}: its {modality} recipe states no {missing}, so the '
+            f'{modality} store {store.root} is not checked on them')
+    if store.meta:
+        check_recipe(store.meta, expected,
+                     f'the {modality} store {store.root} of {source}')
+        return
+    _warn_once(
+        f'no-meta {store.root}',
+        f'{store.root}: no meta.json, so these {modality} features are '
+        f'assumed to be {json.dumps(expected, sort_keys=True)}; to record '
+        f'it: python tools/data/write_store_meta.py {store.root} --config '
+        f'CONFIG --modality {modality}')
+
+
+def check_store_recipes(video_store: FeatureStore,
+                        query_store: Optional[FeatureStore],
+                        recipe: Optional[dict],
+                        query_recipe: Optional[dict] = None,
+                        source: str = 'the dataset') -> None:
+    """Check a dataset's stores against the recipes its config states.
+
+    The video store is checked against ``recipe``, the query store against
+    :func:`~vtg_plugins.features.recipe.query_store_recipe` of both. A
+    store without ``meta.json`` (the official downloads) is accepted with
+    one warning per store through MMEngine's logger, as are stores of a
+    dataset that states no recipe or an incomplete one.
+
+    Raises:
+        ValueError: naming ``source`` when a recipe contradicts itself, or
+            the store, both recipes and each differing field when a store's
+            ``meta.json`` differs from its recipe.
+    """
+    checks = {'video': (video_store, dict(recipe or {}))}
+    if query_store is not None:
+        checks['query'] = (query_store,
+                           query_store_recipe(recipe, query_recipe))
+    for modality, (_, expected) in checks.items():
+        conflicts = recipe_conflicts(expected)
+        if conflicts:
+            raise ValueError(f'{source}: its {modality} recipe contradicts '
+                             f'itself: {"; ".join(conflicts)}')
+    for modality, (store, expected) in checks.items():
+        _check_store(store, expected, modality, source)
 
 
 @DATASETS.register_module()
@@ -61,8 +134,16 @@ class GroundingDataset(BaseDataset):
         vid_suffix (str): appended to every video id to form the store key
             (TACoS caches are keyed ``{vid}-cam-002``).
         query_key (str): record field used as the query-store key.
-        recipe (dict, optional): the feature recipe the config was trained
-            on; a store whose ``meta.json`` states other values is refused.
+        recipe (dict, optional): the recipe of the video features the
+            config was trained on (``meta.json`` keys: ``backbone``,
+            ``weights``, ``layers``, ``clip_len`` or ``fps``, ``crop``,
+            ``dtype``, ...); a video store whose ``meta.json`` states other
+            values is refused. Its rate must agree with
+            ``ann_kwargs.clip_len``.
+        query_recipe (dict, optional): the recipe of the query features:
+            the query-token recipe and text normalizer of the video
+            features' CLIP, or the whole recipe of another encoder (it
+            names a ``backbone``); see :func:`check_store_recipes`.
         max_query_len (int, optional): longest query (tokens) accepted; CLIP
             has a context of 77.
         max_clip_mismatch (float): largest accepted difference, in clips,
@@ -83,6 +164,7 @@ class GroundingDataset(BaseDataset):
                  vid_suffix: str = '',
                  query_key: str = 'qid',
                  recipe: Optional[dict] = None,
+                 query_recipe: Optional[dict] = None,
                  max_query_len: Optional[int] = 77,
                  max_clip_mismatch: float = 5.0,
                  pipeline: Sequence[Union[dict, Callable]] = (),
@@ -98,24 +180,29 @@ class GroundingDataset(BaseDataset):
         self.max_query_len = max_query_len
         self.max_clip_mismatch = max_clip_mismatch
         self.recipe = dict(recipe) if recipe else None
+        self.query_recipe = dict(query_recipe) if query_recipe else None
         self.video_store = build_store(video_store, kwargs.get('data_root'))
         self.query_store = build_store(query_store, kwargs.get('data_root'))
-        if recipe:
-            if self.video_store.meta:
-                check_recipe(self.video_store.meta, recipe)
-            # a text store records no frame fields (fps, clip_len, crop):
-            # check it on the fields it states
-            if self.query_store is not None and self.query_store.meta:
-                check_recipe(self.query_store.meta, {
-                    k: v
-                    for k, v in recipe.items() if k in self.query_store.meta
-                })
+        source = f'{type(self).__name__}({ann_file})'
+        self._check_clip_len(source)
+        check_store_recipes(self.video_store, self.query_store, self.recipe,
+                            self.query_recipe, source)
         kwargs.setdefault('serialize_data', False)
         super().__init__(
             ann_file=ann_file,
             pipeline=list(pipeline),
             test_mode=test_mode,
             **kwargs)
+
+    def _check_clip_len(self, source: str) -> None:
+        """Refuse a recipe whose rate is not ``ann_kwargs.clip_len``."""
+        clip_len = self.ann_kwargs.get('clip_len')
+        period = clip_period(self.recipe or {})
+        if clip_len and period and not np.isclose(
+                float(clip_len), period, rtol=1e-6, atol=0):
+            raise ValueError(
+                f'{source}: ann_kwargs.clip_len is {clip_len} s but the '
+                f"recipe's features are {period:g} s apart ({self.recipe})")
 
     def load_records(self) -> List[GroundingRecord]:
         """The annotation file as validated normalized records, read by the
@@ -129,17 +216,44 @@ class GroundingDataset(BaseDataset):
             **self.ann_kwargs)
 
     def load_data_list(self) -> List[dict]:
+        """Data infos of the records kept by ``min_duration`` /
+        ``max_duration``.
+
+        Raises:
+            ValueError: naming the file, when no record is left (saying
+                how many each filter dropped) or, for a training split
+                (``test_mode=False``), when a record has no ground truth
+                (no window and no saliency, e.g. an unannotated test file).
+        """
+        records = self.load_records()
+        dropped = {'min_duration': 0, 'max_duration': 0}
         data_list = []
-        for rec in self.load_records():
+        for rec in records:
             if self.min_duration is not None and \
                     rec.duration < self.min_duration:
+                dropped['min_duration'] += 1
                 continue
             if self.max_duration is not None and \
                     rec.duration > self.max_duration:
+                dropped['max_duration'] += 1
                 continue
+            if not self.test_mode and not rec.windows and \
+                    rec.saliency is None:
+                raise ValueError(
+                    f'{self.ann_file}: qid {rec.qid!r}: no ground truth (no '
+                    'window, no saliency) in a training split '
+                    '(test_mode=False); an unannotated split can only be '
+                    'predicted (test_mode=True)')
             info = rec.to_dict()
             info['video_key'] = rec.vid + self.vid_suffix
             data_list.append(info)
+        if not data_list:
+            raise ValueError(
+                f'{self.ann_file}: no query left of the {len(records)} in '
+                f'the file: min_duration={self.min_duration} dropped '
+                f"{dropped['min_duration']} (videos shorter), max_duration="
+                f"{self.max_duration} dropped {dropped['max_duration']} "
+                '(videos longer)')
         return data_list
 
     # ------------------------------------------------------------------
@@ -183,4 +297,3 @@ def check_finite(feat: np.ndarray, where: str) -> None:
         bad = np.flatnonzero(~finite)
         raise ValueError(f'{where}: NaN or inf in {len(bad)} of '
                          f'{len(finite)} rows (first at row {bad[0]})')
-

@@ -21,20 +21,35 @@ QVH_KEYS = ('qid', 'query', 'vid', 'pred_relevant_windows',
             'pred_saliency_scores')
 
 
+def _decode(raw: bytes, path: str, line: int = 0) -> str:
+    """UTF-8 text of ``raw``; an undecodable byte names file and position."""
+    try:
+        return raw.decode('utf-8')
+    except UnicodeDecodeError as e:
+        where = f'{path}:{line}' if line else str(path)
+        raise ValueError(
+            f'{where}: not UTF-8 text (byte {raw[e.start:e.start + 1]!r} at '
+            f'offset {e.start}{" of the line" if line else ""}); json files '
+            f'must be UTF-8') from None
+
+
 def load_json(path: str) -> Any:
-    """Read a json file; a parse error names the file and position."""
-    with open(path, encoding='utf-8') as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f'{path}: invalid json ({e})') from None
+    """Read a json file; a parse or decoding error names the file and
+    position."""
+    with open(path, 'rb') as f:
+        text = _decode(f.read(), path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f'{path}: invalid json ({e})') from None
 
 
 def load_jsonl(path: str) -> List[dict]:
     """Read a jsonl file (blank lines skipped); errors name file and line."""
     records = []
-    with open(path, encoding='utf-8') as f:
-        for i, line in enumerate(f, 1):
+    with open(path, 'rb') as f:
+        for i, raw in enumerate(f, 1):
+            line = _decode(raw, path, i)
             if not line.strip():
                 continue
             try:

@@ -2,13 +2,13 @@
 backend, and the recipe their features were made with.
 
 A dataset config names a ``video_store`` and a ``query_store`` (store
-configs relative to ``data_root``) and the ``recipe`` both stores are
-checked against (the query store on the fields it states; see
-:class:`~vtg_plugins.datasets.GroundingDataset`). A config whose query
-features come from another recipe than its video features (other CLIP
-blocks, dtype or query-token recipe) states that one as a top-level
-``query_recipe``; the datasets do not check it (it describes how the query
-store is made). Recipes use the keys of a store's ``meta.json``;
+configs relative to ``data_root``), the ``recipe`` of the video features
+and the ``query_recipe`` of the query features (the query-token recipe of
+the same CLIP, or the whole recipe of another encoder; see
+:func:`~vtg_plugins.features.recipe.query_store_recipe`). A config may lay
+a top-level ``query_recipe`` over its datasets' (GroundNLQ states its CLIP
+token recipe there for the tools and the inferencer). Recipes use the keys
+of a store's ``meta.json``;
 :func:`recipe_kwargs` turns them into :class:`FeatureRecipe` arguments and
 :func:`run_recipe` layers defaults, a config and explicit overrides into
 the recipe of an extraction run.
@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, fields
 from typing import List, Optional
 
 from vtg_plugins.datasets.feature_stores import BACKENDS
-from .recipe import QUERY_FIELDS, FeatureRecipe, check_recipe
+from .recipe import (QUERY_FIELDS, FeatureRecipe, check_recipe,
+                     is_clip_backbone, query_store_recipe)
 
 _SPLITS = ('train', 'val', 'test')
 _FIELDS = {f.name for f in fields(FeatureRecipe)}
@@ -40,7 +41,8 @@ class StatedFeatures:
         source (str): ``'CONFIG (split)'``, named in errors.
         recipe (dict): the datasets' ``recipe`` (``meta.json`` keys), plus
             ``clip_len`` from ``ann_kwargs`` where the recipe names no rate.
-        query_recipe (dict): the config's top-level ``query_recipe``.
+        query_recipe (dict): the datasets' ``query_recipe`` with the
+            config's top-level one laid over it.
         video_store / query_store (StoreSpec, optional): the stores.
         ann_format (str, optional): the datasets' annotation format.
     """
@@ -130,11 +132,14 @@ def stated_features(cfg,
         stores[key] = _same_in_all(
             leaves, key, source, lambda store, leaf: _store_spec(
                 store, leaf.get('data_root', ''), source))
+    query_recipe = dict(
+        _same_in_all(leaves, 'query_recipe', source) or {},
+        **(cfg.get('query_recipe') or {}))
     return StatedFeatures(
         source=source,
         recipe=_same_in_all(leaves, 'recipe', source,
                             lambda _, leaf: _stated_recipe(leaf)),
-        query_recipe=dict(cfg.get('query_recipe') or {}),
+        query_recipe=query_recipe,
         video_store=stores['video_store'],
         query_store=stores['query_store'],
         ann_format=_same_in_all(leaves, 'ann_format', source))
@@ -186,11 +191,12 @@ class RunRecipe:
         kwargs (dict): :class:`FeatureRecipe` arguments (the query side's;
             ``fps`` = the run's rate when known).
         model_cfg (dict, optional): the open_clip model config.
-        expect (dict): the config's ``recipe``, required of both stores
-            (of the query store on the keys it states, as datasets check
-            it), overridden keys left out.
-        expect_query (dict): the config's ``query_recipe``, required of the
-            query store, overridden keys left out.
+        expect (dict): the config's ``recipe``, required of the video
+            store, overridden keys left out.
+        expect_query (dict): the config's ``query_recipe``, overridden keys
+            left out; the query store is required to meet
+            :func:`~vtg_plugins.features.recipe.query_store_recipe` of both,
+            as datasets check it.
         source (str): where the expectations come from, for errors.
     """
     kwargs: dict
@@ -208,14 +214,9 @@ class RunRecipe:
         """
         what = f'the {modality} features of this run (recipe of ' \
             f'{self.source})'
-        check_recipe(
-            meta, {
-                k: v
-                for k, v in self.expect.items()
-                if modality == 'video' or k in meta
-            }, what)
-        if modality == 'query':
-            check_recipe(meta, self.expect_query, what)
+        expected = self.expect if modality == 'video' else \
+            query_store_recipe(self.expect, self.expect_query)
+        check_recipe(meta, expected, what)
 
 
 def run_recipe(stated: Optional[StatedFeatures],
@@ -233,9 +234,10 @@ def run_recipe(stated: Optional[StatedFeatures],
             side may differ from the video side in query fields only.
 
     Raises:
-        ValueError: an unknown override, or (``with_video``) a
-            ``query_recipe`` that needs other CLIP blocks, dtype, rate, ...
-            than the video store.
+        ValueError: an unknown override, or (``with_video``) video
+            features of another encoder than CLIP or a ``query_recipe``
+            that needs other CLIP blocks, dtype, rate, ... than the video
+            store.
     """
     overrides = dict(overrides or {})
     unknown = set(overrides) - set(OVERRIDE_KEYS)
@@ -248,6 +250,12 @@ def run_recipe(stated: Optional[StatedFeatures],
     kw_video = dict(recipe_kwargs(video, source), **overrides)
     kwargs = dict(
         recipe_kwargs(dict(video, **query_recipe), source), **overrides)
+    if with_video and not is_clip_backbone(
+            kw_video.get('backbone', FeatureRecipe.backbone)):
+        raise ValueError(
+            f'{source}: its video features are not CLIP features (backbone '
+            f'{kw_video["backbone"]!r}); only their query store can be made '
+            'here (--queries-only)')
     if with_video:
         defaults = {f.name: f.default for f in fields(FeatureRecipe)}
         differ = [

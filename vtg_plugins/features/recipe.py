@@ -1,17 +1,23 @@
 """Feature recipes: what decides the features of a store, and the check
 that a store was made with the recipe a config expects.
 
-A :class:`FeatureRecipe` names everything that decides the features -- CLIP
-architecture and weights hash, the k layers, frame rate, crop, storage dtype,
-frame-sampling rules and the query-token recipe -- and is written as
-``meta.json`` next to every feature store. :func:`check_recipe` compares a
-store's ``meta.json`` with the recipe a config states. It does not import
-open_clip: datasets import it.
+A :class:`FeatureRecipe` names everything that decides CLIP features --
+architecture, weights (their name and the checkpoint's hash), the k layers,
+frame rate, crop, storage dtype, frame-sampling rules and the query-token
+recipe -- and is written as ``meta.json`` next to every feature store.
+Features of other encoders (e.g. GroundNLQ's InternVideo + EgoVLP) are
+described with the same keys plus :data:`VIDEO_FEATURE_KEYS`.
+
+:func:`check_recipe` compares a store's ``meta.json`` with the recipe a
+config states; :func:`query_store_recipe` is the recipe a dataset's query
+store must have, and :func:`missing_fields` what a stated recipe leaves
+out. It does not import open_clip: datasets import it.
 """
 import json
 import math
 from dataclasses import dataclass, fields
-from typing import Optional
+from numbers import Real
+from typing import List, Optional
 
 import numpy as np
 
@@ -25,8 +31,14 @@ VIDEO_LAYOUT = '[T, k, P, C]'
 QUERY_FIELDS = ('text_tokens', 'text_normalizer')
 _FRAME_KEYS = ('fps', 'clip_len', 'crop', 'sampling', 'resize')
 #: Recipe fields a feature extractor records (others are allowed).
-RECIPE_KEYS = ('backbone', 'weights_hash', 'layers', 'fps', 'clip_len', 'crop',
-               'dtype')
+RECIPE_KEYS = ('backbone', 'weights', 'weights_hash', 'layers', 'fps',
+               'clip_len', 'crop', 'dtype')
+#: video features of another encoder than CLIP: frames per second of the
+#: source video, source frames between two features and covered by one,
+#: feature width (GroundNLQ: 30, 16.043, 16.043, 2304)
+VIDEO_FEATURE_KEYS = ('video_fps', 'feat_stride', 'feat_window', 'feat_dim')
+#: keys of a video recipe that say nothing about its query features
+VIDEO_ONLY_KEYS = _FRAME_KEYS + VIDEO_FEATURE_KEYS + ('layout', )
 
 
 def _same(a, b) -> bool:
@@ -38,20 +50,10 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def check_recipe(store_meta: dict,
-                 expected: Optional[dict],
-                 store_name: str = 'feature store') -> None:
-    """Refuse a store whose recipe differs from the expected one.
-
-    Only the keys of ``expected`` are compared (numbers with a relative
-    tolerance of 1e-6, lists and tuples alike); a key the store lacks counts
-    as a difference. ``expected=None`` skips the check.
-
-    Raises:
-        ValueError: naming the store, each differing field and both recipes.
-    """
-    if not expected:
-        return
+def recipe_differences(store_meta: dict, expected: dict) -> List[str]:
+    """``'key: store has X, expected Y'`` for each key of ``expected`` the
+    store's recipe lacks or states otherwise (numbers with a relative
+    tolerance of 1e-6, lists and tuples alike)."""
     missing = object()
     diffs = []
     for key, want in expected.items():
@@ -59,11 +61,124 @@ def check_recipe(store_meta: dict,
         if have is missing or not _same(have, want):
             have = '<absent>' if have is missing else repr(have)
             diffs.append(f'{key}: store has {have}, expected {want!r}')
+    return diffs
+
+
+def check_recipe(store_meta: dict,
+                 expected: Optional[dict],
+                 store_name: str = 'feature store') -> None:
+    """Refuse a store whose recipe differs from the expected one.
+
+    Only the keys of ``expected`` are compared (see
+    :func:`recipe_differences`); a key the store lacks counts as a
+    difference. ``expected=None`` skips the check.
+
+    Raises:
+        ValueError: naming the store, each differing field and both recipes.
+    """
+    if not expected:
+        return
+    diffs = recipe_differences(store_meta, expected)
     if diffs:
         raise ValueError(
             f'feature recipe mismatch for {store_name}: ' + '; '.join(diffs) +
             f'\n  store recipe:    {json.dumps(store_meta, sort_keys=True)}'
             f'\n  expected recipe: {json.dumps(expected, sort_keys=True)}')
+
+
+def query_store_recipe(recipe: Optional[dict],
+                       query_recipe: Optional[dict]) -> dict:
+    """The recipe a query store must have, from a dataset's two recipes.
+
+    A ``query_recipe`` naming a ``backbone`` describes query features of an
+    encoder of their own (GroundNLQ's CLIP tokens beside InternVideo +
+    EgoVLP video features): it is the query store's whole recipe. Otherwise
+    the video features' CLIP made the queries too (R²-Tuning): the query
+    store's recipe is ``recipe`` without the keys that describe frames or
+    clips only (:data:`VIDEO_ONLY_KEYS`), with ``query_recipe`` (its
+    query-token recipe and text normalizer) laid over it.
+    """
+    query_recipe = dict(query_recipe or {})
+    if 'backbone' in query_recipe:
+        return query_recipe
+    out = {
+        k: v
+        for k, v in (recipe or {}).items() if k not in VIDEO_ONLY_KEYS
+    }
+    out.update(query_recipe)
+    return out
+
+
+def is_clip_backbone(backbone) -> bool:
+    """Whether ``backbone`` names a CLIP architecture (of
+    :data:`~vtg_plugins.features.CLIP_ARCHS`)."""
+    try:
+        canonical_arch(backbone)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def missing_fields(recipe: dict, modality: str) -> List[str]:
+    """What a complete recipe of a ``modality`` store states and ``recipe``
+    does not (``'fps|clip_len'`` for a missing rate).
+
+    Complete: ``backbone``, ``weights``, ``dtype`` and, for video features,
+    a rate (``fps`` or ``clip_len``) plus, of a CLIP, ``layers`` and
+    ``crop``, of another encoder, ``feat_dim``; for query features,
+    ``layers`` or ``k`` and both :data:`QUERY_FIELDS`.
+    """
+    if modality not in ('video', 'query'):
+        raise ValueError(f"modality must be 'video' or 'query', got "
+                         f'{modality!r}')
+    need = ['backbone', 'weights', 'dtype']
+    if modality == 'query':
+        need += ['layers|k', *QUERY_FIELDS]
+    else:
+        need.append('fps|clip_len')
+        need += ['layers', 'crop'] if is_clip_backbone(
+            recipe.get('backbone')) else ['feat_dim']
+    return [
+        key for key in need
+        if not any(alt in recipe for alt in key.split('|'))
+    ]
+
+
+def _number(recipe: dict, key: str) -> Optional[float]:
+    """``recipe[key]`` when it is a positive number, else None."""
+    value = recipe.get(key)
+    ok = isinstance(value, Real) and not isinstance(value, bool)
+    return float(value) if ok and value > 0 else None
+
+
+def clip_period(recipe: dict) -> Optional[float]:
+    """Seconds between two features: ``clip_len``, else ``1 / fps``; None
+    when the recipe states no numeric rate (e.g. ``fps='auto'``)."""
+    fps = _number(recipe, 'fps')
+    return _number(recipe, 'clip_len') or (1 / fps if fps else None)
+
+
+def recipe_conflicts(recipe: dict) -> List[str]:
+    """The fields of a stated recipe that contradict each other: ``fps``
+    and ``clip_len``, ``layers`` and ``k``, ``clip_len`` and
+    ``feat_stride / video_fps``."""
+    out = []
+    fps, clip_len = _number(recipe, 'fps'), _number(recipe, 'clip_len')
+    if fps and clip_len and not math.isclose(fps * clip_len, 1, rel_tol=1e-6):
+        out.append(f'fps {recipe["fps"]} is not 1 / clip_len '
+                   f'{recipe["clip_len"]}')
+    if 'layers' in recipe and 'k' in recipe and \
+            len(recipe['layers']) != recipe['k']:
+        out.append(f'layers {recipe["layers"]} are not k={recipe["k"]} '
+                   'blocks')
+    stride = _number(recipe, 'feat_stride')
+    video_fps = _number(recipe, 'video_fps')
+    period = clip_period(recipe)
+    if stride and video_fps and period and not math.isclose(
+            stride / video_fps, period, rel_tol=1e-6):
+        out.append(f'feat_stride {recipe["feat_stride"]} / video_fps '
+                   f'{recipe["video_fps"]} is not the clip length {period:g}')
+    return out
 
 
 @dataclass
@@ -78,6 +193,10 @@ class FeatureRecipe:
             (no video features, no frame fields in the query meta).
         crop (int): side of the centre crop fed to CLIP.
         dtype (str): storage dtype. Default ``'float16'`` (official cache).
+        weights (str): the name of the CLIP weights, as a config states
+            them. Default ``'openai'``: OpenAI's released checkpoint of
+            ``backbone``, the weights of the official caches. The file
+            actually used is identified by ``weights_hash``.
         weights_hash (str, optional): SHA-256 of the CLIP checkpoint file.
         sampling (str): frame-sampling rule (:data:`frames.SAMPLING`).
         resize (str): resize rule (:data:`frames.RESIZE`).
@@ -95,6 +214,7 @@ class FeatureRecipe:
     fps: Optional[float] = 0.5
     crop: int = 224
     dtype: str = 'float16'
+    weights: str = 'openai'
     weights_hash: Optional[str] = None
     sampling: str = SAMPLING
     resize: str = RESIZE
@@ -103,8 +223,10 @@ class FeatureRecipe:
 
     def __post_init__(self):
         self.backbone = canonical_arch(self.backbone)
-        if self.fps is not None and self.fps <= 0:
-            raise ValueError(f'fps must be positive, got {self.fps}')
+        if self.fps is not None and not (isinstance(self.fps, Real)
+                                         and self.fps > 0):
+            raise ValueError(f'fps must be positive (a number), got '
+                             f'{self.fps!r}')
         np.dtype(self.dtype)  # raises on an unknown dtype
         self.query_tokens.check_k(self.k)
         build_text_normalizer(self.text_normalizer)  # raises on unknown
@@ -154,6 +276,7 @@ class FeatureRecipe:
             self._require_fps('video features')
         meta = dict(
             backbone=self.backbone,
+            weights=self.weights,
             weights_hash=self.weights_hash,
             layers=encoder.visual_block_ids
             if video else encoder.text_block_ids,

@@ -23,12 +23,18 @@ class FrameSources(Dataset):
     Args:
         items (list): ``(vid, path, 'videos' | 'frames')``.
         fps (float), crop (int), backend (str): the frame recipe.
+        allow_short (bool): accept truncated videos (see
+            :func:`~vtg_plugins.features.frames.decode_frames`).
     """
 
-    def __init__(self, items: List[tuple], fps: float, crop: int,
-                 backend: str):
+    def __init__(self,
+                 items: List[tuple],
+                 fps: float,
+                 crop: int,
+                 backend: str,
+                 allow_short: bool = False):
         self.items, self.fps, self.crop = items, fps, crop
-        self.backend = backend
+        self.backend, self.allow_short = backend, allow_short
 
     def __len__(self) -> int:
         return len(self.items)
@@ -38,7 +44,7 @@ class FrameSources(Dataset):
         try:
             if kind == 'videos':
                 return vid, read_video(path, self.fps, self.crop,
-                                       self.backend), None
+                                       self.backend, self.allow_short), None
             frames = np.load(path, allow_pickle=False)
             crop = self.crop
             if frames.dtype != np.uint8 or frames.ndim != 4 or \

@@ -30,9 +30,12 @@ def write_video(path,
                 fps: int,
                 codec: str = 'libx264',
                 h: int = 48,
-                w: int = 64) -> None:
-    """A (nearly) lossless tiny video whose content changes every frame."""
-    with av.open(str(path), 'w') as container:
+                w: int = 64,
+                faststart: bool = False) -> None:
+    """A (nearly) lossless tiny video whose content changes every frame;
+    ``faststart`` puts an mp4's index (``moov``) before its data."""
+    options = {'movflags': 'faststart'} if faststart else {}
+    with av.open(str(path), 'w', options=options) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, 'yuv420p'
         if codec == 'libx264':

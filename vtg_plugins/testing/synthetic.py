@@ -19,7 +19,11 @@ With ``plant=True`` every query gets a random unit "topic" vector: its query
 tokens contain the topic and the video features inside its GT window contain
 a fixed random linear map of it (the same map for the whole dataset), so the
 moment is learnable from the query. Queries of one video occupy disjoint
-segments of it. Every store gets a ``meta.json`` recipe.
+segments of it. Every store gets a ``meta.json``: the recipe of the
+official features its layout imitates (:func:`r2_tuning_recipes`,
+:func:`groundnlq_recipes`, the recipes the configs state, so their datasets
+accept the stores), with ``weights_hash='synthetic-seed{seed}'`` marking
+the features as generated.
 """
 import json
 from dataclasses import dataclass, field
@@ -35,6 +39,39 @@ from vtg_plugins.utils.io import atomic_write_bytes
 PathLike = Union[str, Path]
 _OBJECTS = ('cup', 'knife', 'phone', 'keys', 'bottle', 'bag', 'book', 'plate',
             'hammer', 'towel', 'remote', 'wallet')
+
+
+def r2_tuning_recipes(k: int = 4, clip_len: float = 2.0,
+                      seed: int = 0) -> Tuple[dict, dict]:
+    """``meta.json`` of the video and query stores in R²-Tuning's layout:
+    the recipe of ``configs/r2_tuning/_base_/datasets/qvhighlights.py``
+    (OpenAI CLIP ViT-B/32, its last ``k`` blocks, crop 224, fp16) at
+    ``1 / clip_len`` fps."""
+    clip = dict(backbone='ViT-B/32', weights='openai',
+                weights_hash=f'synthetic-seed{seed}',
+                layers=list(range(13 - k, 13)), dtype='float16')
+    video = dict(clip, fps=1 / clip_len, clip_len=clip_len, crop=224,
+                 layout='[T, k, P, C]')
+    query = dict(clip, text_tokens='sot_eot_last_k', text_normalizer=None,
+                 layout='[L, k, C]')
+    return video, query
+
+
+def groundnlq_recipes(vid_dim: int = 2304,
+                      seed: int = 0) -> Tuple[dict, dict]:
+    """``meta.json`` of the video and query stores in GroundNLQ's layout:
+    the recipes of ``configs/groundnlq/_base_/datasets/ego4d_nlq.py``
+    (InternVideo + EgoVLP features ``[T, vid_dim]``, OpenAI ViT-B/32 CLIP
+    token features of the canonical question)."""
+    marker = dict(weights_hash=f'synthetic-seed{seed}', dtype='float32')
+    video = dict(marker, backbone='internvideo+egovlp', weights='naq',
+                 video_fps=30.0, feat_stride=16.043, feat_window=16.043,
+                 fps=1 / EGO4D_CLIP_LEN, clip_len=EGO4D_CLIP_LEN,
+                 feat_dim=vid_dim, layout='[T, C]')
+    query = dict(marker, backbone='ViT-B/32', weights='openai', k=1,
+                 text_tokens='between_sot_eot_ln_final_max30',
+                 text_normalizer='canonical_question', layout='[L, C]')
+    return video, query
 
 
 @dataclass
@@ -89,6 +126,14 @@ class _Planter:
         """Add the planted vector to every row (last axis = channels)."""
         if self.plant:
             feats += (self.signal * vec).astype(np.float32)
+
+
+def _vocabulary(planter: _Planter, num_topics: Optional[int]) -> list:
+    """``num_topics`` fixed topics (one per object name), or [] for none."""
+    if num_topics is not None and not 0 < num_topics <= len(_OBJECTS):
+        raise ValueError(f'num_topics must be in 1..{len(_OBJECTS)}, got '
+                         f'{num_topics}')
+    return [planter.topic() for _ in range(num_topics or 0)]
 
 
 def _segments(rng: np.random.Generator, num_clips: int,
@@ -155,18 +200,13 @@ def make_qvhighlights(root: PathLike,
     root, rng = Path(root), np.random.default_rng(seed)
     splits = splits or {'train': 4, 'val': 2}
     planter = _Planter(rng, txt_dim, vis_dim, signal, plant)
-    if num_topics is not None and not 0 < num_topics <= len(_OBJECTS):
-        raise ValueError(f'num_topics must be in 1..{len(_OBJECTS)}')
-    vocabulary = [planter.topic() for _ in range(num_topics or 0)]
-    recipe = dict(backbone='synthetic', weights_hash=f'synthetic-seed{seed}',
-                  layers=list(range(13 - k, 13)), fps=1 / clip_len,
-                  clip_len=clip_len, crop=224, dtype='float16',
-                  layout='[T, k, P, C]')
+    vocabulary = _vocabulary(planter, num_topics)
+    recipe, query_recipe = r2_tuning_recipes(k, clip_len, seed)
     video_root, query_root = root / 'clip_b32_vid_k4', root / 'clip_b32_txt_k4'
     vid_w = DirectoryWriter(video_root, meta=recipe, overwrite=True,
                             resume=False)
-    txt_w = DirectoryWriter(query_root, meta=dict(recipe, layout='[L, k, C]'),
-                            overwrite=True, resume=False)
+    txt_w = DirectoryWriter(query_root, meta=query_recipe, overwrite=True,
+                            resume=False)
     annotations, qid, n_video = {}, 0, 0
     for split, num_videos in splits.items():
         rows = []
@@ -245,6 +285,7 @@ def make_ego4d_nlq(root: PathLike,
                    query_len: Tuple[int, int] = (4, 8),
                    plant: bool = True,
                    signal: float = 3.0,
+                   num_topics: Optional[int] = None,
                    compress: bool = True,
                    seed: int = 0) -> SyntheticData:
     """Write an Ego4D-NLQ-shaped dataset in GroundNLQ's layout.
@@ -260,7 +301,7 @@ def make_ego4d_nlq(root: PathLike,
         num_feats (tuple): inclusive range of T.
         vid_dim / txt_dim (int): feature widths (2304 / 512 officially).
         query_len (tuple): inclusive range of L.
-        plant, signal, seed: see :func:`make_qvhighlights`.
+        plant, signal, num_topics, seed: see :func:`make_qvhighlights`.
         compress (bool): ``np.savez_compressed`` values, as GroundNLQ does.
 
     Returns:
@@ -271,16 +312,14 @@ def make_ego4d_nlq(root: PathLike,
     root, rng = Path(root), np.random.default_rng(seed)
     splits = splits or {'train': 4, 'val': 2}
     planter = _Planter(rng, txt_dim, vid_dim, signal, plant)
-    recipe = dict(backbone='synthetic', weights_hash=f'synthetic-seed{seed}',
-                  layers=[-1], fps=1 / EGO4D_CLIP_LEN,
-                  clip_len=EGO4D_CLIP_LEN, crop=None, dtype='float32',
-                  layout='[T, C]')
+    vocabulary = _vocabulary(planter, num_topics)
+    recipe, query_recipe = groundnlq_recipes(vid_dim, seed)
     video_root = root / 'lmdb' / 'video_features'
     query_root = root / 'lmdb' / 'text_features'
     vid_w = LMDBWriter(video_root, array_name='features', compress=compress,
                        meta=recipe, overwrite=True, resume=False)
     txt_w = LMDBWriter(query_root, array_name='token_features',
-                       compress=compress, meta=dict(recipe, layout='[L, C]'),
+                       compress=compress, meta=query_recipe,
                        overwrite=True, resume=False)
     data_dir = root / 'ego4d_data'
     annotations, extra = {}, {}
@@ -293,14 +332,19 @@ def make_ego4d_nlq(root: PathLike,
                         queries=[], windows=[])
             video = planter.noise((t, vid_dim))
             for i, (a, b) in enumerate(_segments(rng, t, queries_per_video)):
-                text_vec, video_vec = planter.topic()
+                if vocabulary:
+                    obj = int(rng.integers(len(vocabulary)))
+                    text_vec, video_vec = vocabulary[obj]
+                else:  # the object name is drawn below (same files as ever)
+                    obj, (text_vec, video_vec) = None, planter.topic()
                 planter.add(video[a:b], video_vec)
                 length = int(rng.integers(query_len[0], query_len[1] + 1))
                 query = planter.noise((length, txt_dim))
                 planter.add(query, text_vec)
                 qid = f"{clip['ann_uid']}_{i}"
                 txt_w.add(qid, query)
-                text = f'where did i put the {rng.choice(_OBJECTS)}?'
+                name = rng.choice(_OBJECTS) if obj is None else _OBJECTS[obj]
+                text = f'where did i put the {name}?'
                 window = [a * EGO4D_CLIP_LEN, b * EGO4D_CLIP_LEN]
                 clip['queries'].append(text)
                 clip['windows'].append(window)

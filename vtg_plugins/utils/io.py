@@ -7,18 +7,64 @@ and then moved into place with :func:`os.replace` (atomic on POSIX), so a
 crash mid-write never leaves a truncated file behind and an existing file is
 replaced only by a complete new one. :func:`replace_dir` does the same for a
 whole directory (a finished feature store).
+
+File modes are those a plain ``open(path, 'w')`` leaves: a new file gets
+``0o666`` less the umask (``0o644`` under umask ``022``), a file that is
+replaced keeps its permission bits (so a private ``0o600`` file stays
+private and a shared ``0o664`` one stays shared); the owner is the writer,
+as after any rename. :func:`replace_dir` gives the new directory the
+permission bits of the one it replaces.
 """
 import json
 import os
 import os.path as osp
+import secrets
 import shutil
-import tempfile
+import stat
 from contextlib import contextmanager
-from typing import IO, Any, Iterator, Optional, Union
+from typing import IO, Any, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
 PathLike = Union[str, os.PathLike]
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(
+    os, 'O_CLOEXEC', 0)
+
+
+def _permission_bits(path: str) -> Optional[int]:
+    """The ``rwx`` bits of an existing ``path`` (None when absent)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode) & 0o777
+    except FileNotFoundError:
+        return None
+
+
+def _create_temp(path: str) -> Tuple[str, int]:
+    """Create an empty temporary file beside ``path``.
+
+    Returns:
+        tuple[str, int]: its path and the mode ``path`` must get, the one a
+        plain ``open(path, 'w')`` would leave (see the module docstring).
+        Until then the file has that mode plus owner read/write, so writers
+        that reopen it by name can, and no one else sees more than they
+        will.
+    """
+    directory, base = osp.split(osp.abspath(path))
+    keep = _permission_bits(path)
+    for _ in range(100):
+        tmp = osp.join(directory, f'.{base}.{secrets.token_hex(4)}.tmp')
+        try:  # for a new file the kernel applies the umask, as for open()
+            fd = os.open(tmp, _TEMP_FLAGS, 0o666 if keep is None else 0o600)
+        except FileExistsError:
+            continue
+        try:
+            mode = keep if keep is not None else stat.S_IMODE(
+                os.fstat(fd).st_mode)
+            os.chmod(tmp, mode | 0o600)
+        finally:
+            os.close(fd)
+        return tmp, mode
+    raise FileExistsError(f'no free temporary name beside {path}')
 
 
 @contextmanager
@@ -32,13 +78,12 @@ def atomic_path(path: PathLike) -> Iterator[str]:
         ...     data = np.lib.format.open_memmap(tmp, mode='w+', ...)
     """
     path = os.fspath(path)
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-    os.close(fd)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp, mode = _create_temp(path)
     try:
         yield tmp
+        if mode != mode | 0o600:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
@@ -100,10 +145,13 @@ def replace_dir(src: PathLike, dst: PathLike) -> None:
 
     ``dst`` is swapped out by a rename first and deleted only after ``src``
     is in place, so ``dst`` always names either the old or the new directory.
+    A replaced directory's permission bits carry over to the new one.
     """
     src, dst = os.fspath(src), os.fspath(dst)
     old = None
     if osp.lexists(dst):
+        if osp.isdir(dst) and osp.isdir(src):
+            os.chmod(src, _permission_bits(dst))
         old = osp.join(
             osp.dirname(dst), f'.{osp.basename(dst)}.old-{os.getpid()}')
         os.replace(dst, old)

@@ -1,10 +1,11 @@
 """Config preparation shared by ``tools/train.py`` and ``tools/test.py``.
 
 Turns command-line choices (work dir, AMP, launcher, overrides) into config
-changes, sets up distributed runs on machines without CUDA (gloo, DDP
-without ``device_ids``), and builds the right runner (``Runner`` or, for
-DeepSpeed/FSDP strategies, ``FlexibleRunner``).
+changes, lints the merged config, sets up distributed runs on machines
+without CUDA (gloo, DDP without ``device_ids``), and builds the right runner
+(``Runner`` or, for DeepSpeed/FSDP strategies, ``FlexibleRunner``).
 """
+import logging
 import os
 import os.path as osp
 from typing import Iterable, Optional
@@ -194,6 +195,37 @@ def load_config(path: str, options: Optional[dict]) -> Config:
     if options:
         cfg.merge_from_dict(options)
     return cfg
+
+
+def add_config_lint_argument(parser) -> None:
+    """``--no-config-lint``: the escape hatch of :func:`lint_config`."""
+    parser.add_argument(
+        '--no-config-lint',
+        action='store_true',
+        help='do not check the config keys against the classes that read '
+        'them (see tools/analysis/check_config.py)')
+
+
+def lint_config(cfg: Config, config_path: str, options: Optional[dict],
+                enabled: bool = True) -> None:
+    """Refuse, before the Runner is built, every key of the merged config
+    that its class (or the Runner) does not read, and every unknown type
+    (:mod:`vtg_plugins.utils.config_lint`); ``enabled=False`` (the tools'
+    ``--no-config-lint``) only logs that the check is skipped.
+
+    Raises:
+        KeyError: naming the config file and each bad key path, the
+            closest valid names and where the key came from.
+    """
+    from mmengine.logging import print_log
+    if not enabled:
+        print_log('--no-config-lint: config keys not checked',
+                  logger='current', level=logging.WARNING)
+        return
+    from .config_lint import check_config
+    footer = ('\n(tools/analysis/check_config.py runs this check; '
+              '--no-config-lint skips it)')
+    check_config(cfg, config_path, options, footer=footer)
 
 
 def print_rank0(lines: Iterable[str]) -> None:

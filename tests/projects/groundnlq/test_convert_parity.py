@@ -1,6 +1,13 @@
+"""Conversion of official GroundNLQ weights and the parity checker, on data
+made by the official code only: ``parity.pt`` (``VTG_REFS``), the in-repo
+GroundNLQ* fixture ``tests/data/groundnlq/parity_star.pt`` and the official
+full model's key listing ``state_dict.txt`` (``VTG_REFS``)."""
+import copy
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,79 +19,118 @@ from ._tools import TOOLS, load_tool
 
 check_parity = load_tool('check_parity')
 
-TINY = dict(
-    input_vid_dim=24,
-    input_txt_dim=16,
-    embd_dim=32,
-    backbone_arch=(2, 1, 2, 3, 1),
-    max_seq_len=64,
-    regression_range=((0, 4), (2, 8), (4, 16), (8, 32), (16, 10000)))
+STAR = Path(__file__).resolve().parents[2] / 'data' / 'groundnlq' / \
+    'parity_star.pt'
+#: official model-config keys the converter reads from the weights
+INFERRED = ('input_vid_dim', 'input_txt_dim', 'embd_dim', 'backbone_arch',
+            'embd_kernel_size', 'embd_with_ln', 'fpn_with_ln',
+            'head_with_ln', 'head_num_layers', 'head_kernel_size',
+            'num_classes')
 
 
-def official_like_state_dict():
-    """A state dict with the official key layout (ours minus the buffer)."""
-    torch.manual_seed(0)
-    sd = GroundNLQ(**TINY).state_dict()
-    sd.pop('loss_normalizer')
-    return sd
+@pytest.fixture(scope='module')
+def star() -> dict:
+    """GroundNLQ* made by the official code (cross attention in the
+    branch, widths 32)."""
+    return torch.load(STAR, weights_only=False)
 
 
-def test_convert_checkpoint_infers_arch_and_loads(tmp_path):
-    sd = official_like_state_dict()
+def _load(path: Path) -> dict:
+    return torch.load(path, weights_only=False)
+
+
+def _official_arch(config: dict) -> dict:
+    """The official config's values of the keys the converter infers."""
+    model = config['model']
+    arch = {k: model[k] for k in INFERRED}
+    arch['backbone_arch'] = tuple(arch['backbone_arch'])
+    return arch
+
+
+def test_convert_checkpoint_infers_arch_and_loads(tmp_path, star):
+    """An official GroundNLQ* checkpoint (DDP prefix, EMA entry): the
+    architecture read from its weights is the official config's."""
+    sd = star['state_dict']
     src = tmp_path / 'official.pth.tar'
     torch.save(
         dict(
             epoch=3,
-            state_dict={
-                f'module.{k}': v
-                for k, v in sd.items()
-            },
-            state_dict_ema={
-                k: v + 1
-                for k, v in sd.items()
-            }), src)
+            state_dict={f'module.{k}': v
+                        for k, v in sd.items()},
+            state_dict_ema={k: v + 1
+                            for k, v in sd.items()}), src)
     dst = tmp_path / 'out' / 'groundnlq.pth'
-    cfg, new_sd = convert.convert_checkpoint(
+    official = star['config']['model']
+    cfg, _ = convert.convert_checkpoint(
         str(src), str(dst), 'state_dict_ema',
-        dict(max_seq_len=64, regression_range=TINY['regression_range']))
-    assert cfg['backbone_arch'] == (2, 1, 2, 3, 1)
-    assert (cfg['embd_dim'], cfg['input_vid_dim'], cfg['input_txt_dim']) \
-        == (32, 24, 16)
+        dict(max_seq_len=official['max_seq_len'], n_head=official['n_head']))
+    assert {k: cfg[k] for k in INFERRED} == _official_arch(star['config'])
+    assert cfg['backbone_arch'] == (2, 4, 4, 6, 0)  # GroundNLQ*
+    assert cfg['train_cfg'] == dict(
+        droppath=star['config']['train_cfg']['droppath'])
     assert sorted(p.name for p in dst.parent.iterdir()) == ['groundnlq.pth']
     ckpt = torch.load(dst, weights_only=False)
     model = GroundNLQ(**cfg)
     model.load_state_dict(ckpt['state_dict'])
-    key = 'backbone.branch.0.cross_attn.key.weight'
+    key = 'backbone.branch.5.cross_attn.key.weight'
     torch.testing.assert_close(model.state_dict()[key], sd[key] + 1)
     assert float(model.loss_normalizer) == 200.0
 
 
 def test_convert_command_line(tmp_path, capsys):
-    """The official 7 pyramid levels, the CLI's defaults but the length."""
+    """The official GroundNLQ weights (7 pyramid levels) with the CLI's
+    defaults: the model built is the official config's."""
+    fixture = _load(ref_path('groundnlq', 'parity.pt'))
     src, dst = tmp_path / 'official.pth.tar', tmp_path / 'groundnlq.pth'
-    arch = dict(input_vid_dim=24, input_txt_dim=16, embd_dim=32,
-                backbone_arch=(2, 1, 2, 0, 6), max_seq_len=128)
-    sd = GroundNLQ(**arch).state_dict()
-    sd.pop('loss_normalizer')
-    torch.save(dict(state_dict=sd), src)
-    load_tool('convert_official').main(
-        [str(src), str(dst), '--max-seq-len', '128'])
+    torch.save(dict(state_dict=fixture['state_dict']), src)
+    load_tool('convert_official').main([str(src), str(dst)])
     assert f'wrote {dst}: ' in capsys.readouterr().out
     ckpt = torch.load(dst, weights_only=False)
     cfg = ckpt['meta']['model_cfg']
-    assert cfg['backbone_arch'] == (2, 1, 2, 0, 6)
-    assert (cfg['max_seq_len'], cfg['embd_dim'], cfg['n_head']) == (128, 32,
-                                                                     4)
-    GroundNLQ(**cfg).load_state_dict(ckpt['state_dict'])
+    official = fixture['config']['model']
+    assert {k: cfg[k] for k in INFERRED} == _official_arch(fixture['config'])
+    assert cfg['backbone_arch'] == (2, 4, 4, 0, 6)
+    for key in ('n_head', 'n_mha_win_size', 'max_seq_len'):
+        assert cfg[key] == official[key], key
+    model = GroundNLQ(**cfg)
+    model.load_state_dict(ckpt['state_dict'])
+    assert [list(r) for r in model.reg_range] == \
+        official['regression_range']
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         'groundnlq.pth', 'official.pth.tar'
     ]
 
 
-def test_convert_reports_missing_and_bad_shapes():
-    sd = official_like_state_dict()
-    model = GroundNLQ(**TINY)
-    broken = dict(sd)
+def _official_listing() -> dict:
+    """``state_dict.txt``: official full model key -> shape."""
+    text = ref_path('groundnlq', 'state_dict.txt').read_text()
+    rows = [ln.split('\t') for ln in text.splitlines()
+            if ln and not ln.startswith('#')]
+    return {k: tuple(int(d) for d in re.findall(r'\d+', shape))
+            for k, shape, _ in rows}
+
+
+def test_the_official_full_model_is_inferred_key_for_key():
+    """The official full-size model's keys and shapes (32.5 M parameters):
+    the architecture read from them builds a model with exactly those."""
+    listing = _official_listing()
+    assert len(listing) == 467
+    with torch.device('meta'):
+        sd = {k: torch.empty(s) for k, s in listing.items()}
+        cfg = convert.infer_model_cfg(sd)
+        model = GroundNLQ(**cfg)
+    assert cfg['backbone_arch'] == (2, 4, 4, 0, 6)
+    assert (cfg['embd_dim'], cfg['input_vid_dim'],
+            cfg['input_txt_dim']) == (384, 2304, 512)
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()
+            if k != 'loss_normalizer'}
+    assert ours == listing
+    assert sum(v.numel() for v in model.parameters()) == 32527498
+
+
+def test_convert_reports_missing_and_bad_shapes(star):
+    model = GroundNLQ(**convert.official_to_kwargs(star['config']['model']))
+    broken = dict(star['state_dict'])
     broken.pop('reg_head.offset_head.conv.bias')
     broken['cls_head.norm.0.weight'] = torch.ones(1, 33, 1)
     broken['backbone.extra.weight'] = torch.ones(1)
@@ -99,8 +145,7 @@ def test_convert_reports_missing_and_bad_shapes():
 
 
 def test_parity_with_official_outputs():
-    fixture = torch.load(
-        ref_path('groundnlq', 'parity.pt'), weights_only=False)
+    fixture = _load(ref_path('groundnlq', 'parity.pt'))
     report = check_parity.check(fixture)
     assert report.failed == [], report.problems
     for field in ('results.segments', 'real_len.results.segments',
@@ -120,8 +165,7 @@ def _truncated(fixture, name, levels=4):
 def test_a_truncated_official_fixture_fails(name):
     """A reference cut to 4 of 7 pyramid levels is not a pass (zip() would
     compare the first 4 and report ok)."""
-    fixture = torch.load(
-        ref_path('groundnlq', 'parity.pt'), weights_only=False)
+    fixture = _load(ref_path('groundnlq', 'parity.pt'))
     report = check_parity.check(_truncated(fixture, name))
     field = name.replace('_cropped', '')
     assert report.failed == [field, 'real_len.' + field]
@@ -131,82 +175,10 @@ def test_a_truncated_official_fixture_fails(name):
     ]
 
 
-def tiny_fixture(lengths=(40, 21), qlens=(5, 3)):
-    """A fixture in the official structure, with outputs from our own model
-    padded to ``max_seq_len`` (other sizes than the shared one)."""
-    model_cfg = dict(
-        TINY,
-        fpn_dim=32,
-        head_dim=32,
-        fpn_type='identity',
-        n_head=4,
-        n_mha_win_size=5)
-    test_cfg = dict(pre_nms_thresh=0.001, max_seg_num=5, ext_score_file=None)
-    torch.manual_seed(0)
-    model = GroundNLQ(
-        pad_to_max_len=True,
-        **convert.official_to_kwargs(model_cfg, dict(clip_grad_l2norm=1.0),
-                                     test_cfg)).eval()
-    torch.nn.init.normal_(model.cls_head.cls_head.conv.weight, std=0.5)
-    g = torch.Generator().manual_seed(5)
-    video_list = [
-        dict(
-            video_id=f'v{i}',
-            query_id=f'a_{i}',
-            feats=torch.randn(24, t, generator=g),
-            query_feats=torch.randn(16, n, generator=g),
-            fps=30,
-            duration=t * 16.043 / 30,
-            feat_stride=16.043,
-            feat_num_frames=16.043,
-            timestamps_sec=torch.tensor([[1.0, 4.0 + i]], dtype=torch.float64))
-        for i, (t, n) in enumerate(zip(lengths, qlens))
-    ]
-    inputs, samples = check_parity.fixture_to_batch(video_list)
-    with torch.no_grad():
-        res = model(inputs, samples, mode='tensor')
-        cands = model.candidates(res)
-        results = [
-            dict(model.postprocess(c, s), video_id=s['vid'])
-            for c, s in zip(cands, samples)
-        ]
-        gt_cls, gt_reg = model.get_targets(res['points'], samples)
-        losses = model(inputs, samples, mode='loss')
-    sd = model.state_dict()
-    sd.pop('loss_normalizer')
-    return dict(
-        config=dict(
-            model=model_cfg,
-            train_cfg=dict(clip_grad_l2norm=1.0),
-            test_cfg=test_cfg),
-        state_dict=sd,
-        inputs=dict(video_list=video_list),
-        outputs=dict(
-            backbone_feats_cropped=res['feats'],
-            fpn_feats_cropped=res['fpn_feats'],
-            backbone_masks=[m[:, None] for m in res['masks']],
-            fpn_masks=[m[:, None] for m in res['masks']],
-            points=res['points'],
-            cls_logits=res['cls_logits'],
-            offsets=res['offsets'],
-            gt_cls_labels=gt_cls,
-            gt_offsets=gt_reg,
-            losses=dict(
-                cls_loss=losses['loss_cls'],
-                reg_loss=losses['loss_reg'],
-                final_loss=losses['loss_cls'] + losses['loss_reg']),
-            loss_normalizer_before=200.0,
-            loss_normalizer_after=float(model.loss_normalizer),
-            pre_nms=cands,
-            results=results))
-
-
-def test_check_parity_on_another_fixture_and_cli(tmp_path):
-    fixture = tiny_fixture()
-    report = check_parity.check(fixture)
-    assert report.failed == [], report.problems
-    assert 'real_len.results.segments' in report
-    # a wrong stored result must make the CLI fail with exit code 1
+def test_check_parity_cli_fails_on_a_wrong_official_result(tmp_path, star):
+    """One official result score off by 1e-3: exit code 1, the JSON report
+    on stdout names the field and the size of the difference."""
+    fixture = copy.deepcopy(star)
     fixture['outputs']['results'][1]['scores'][0] += 1e-3
     path = tmp_path / 'fixture.pt'
     torch.save(fixture, path)
@@ -218,15 +190,17 @@ def test_check_parity_on_another_fixture_and_cli(tmp_path):
         text=True)
     report = json.loads(proc.stdout)  # stdout holds only the JSON
     assert proc.returncode == 1 and report['ok'] is False
-    assert report['results.scores'] == pytest.approx(1e-3, rel=1e-3)
-    assert report['backbone_feats'] == 0.0
+    assert report['results.scores'] == pytest.approx(1e-3, rel=1e-2)
+    # the rest still matches the official outputs
+    assert report['backbone_feats'] <= check_parity.DEFAULT_ATOL
+    assert report['results.segments'] <= check_parity.DEFAULT_ATOL
     assert "'results.scores', 'real_len.results.scores'" in proc.stderr
 
 
-def test_check_parity_fails_on_other_structures():
+def test_check_parity_fails_on_other_structures(star):
     """Fewer pyramid levels, a dropped video, a missing result key and an
     output field the checker does not know all fail."""
-    fixture = tiny_fixture()
+    fixture = copy.deepcopy(star)
     out = fixture['outputs']
     out['points'] = out['points'][:3]
     out['pre_nms'] = out['pre_nms'][:1]

@@ -86,9 +86,11 @@ def test_real_length_equals_padding_to_max_len(lengths):
     # rounded up to 8, plus one padded step at the coarsest level (8)
     assert out_real['cls_logits'][0].shape[1] == 48
     assert out_pad['cls_logits'][0].shape[1] == 64
+    assert len(out_real['cls_logits']) == len(out_pad['cls_logits']) == 4
     for a, b in zip(out_real['cls_logits'], out_pad['cls_logits']):
         torch.testing.assert_close(a, b[:, :a.shape[1]], rtol=0, atol=1e-5)
         assert (b[:, a.shape[1]:] == 0).all()
+    assert len(real) == len(padded) == len(lengths)
     for a, b in zip(real, padded):
         assert a.shape == (5, 3)
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
@@ -103,6 +105,7 @@ def test_batch_composition_does_not_change_outputs():
         alone = model(first, samples[:1], mode='tensor')
     # in a batch the first clip is padded from 24 to 64 steps
     assert together['cls_logits'][0].shape[1] == 64
+    assert len(alone['offsets']) == len(together['offsets']) == 4
     for a, b in zip(alone['offsets'], together['offsets']):
         torch.testing.assert_close(a[0], b[0, :a.shape[1]], rtol=0, atol=1e-5)
     # predict runs each padded length on its own; order is kept

@@ -1,6 +1,6 @@
-"""Every R²-Tuning config builds its model and datasets from synthetic
-stores in the official layouts, and one training batch of each runs through
-the model's loss."""
+"""Every R²-Tuning config (each its own test) builds its model and datasets
+from synthetic stores in the official layouts, and one training batch of
+each runs through the model's loss and one val sample through predict."""
 import glob
 import json
 import os.path as osp
@@ -60,7 +60,8 @@ def _grounding_layout(src, dst, name, suffix):
 
 
 def _highlight_layout(dst, benchmark, domain, rng):
-    """The official youtube/tvsum annotation json + caches for a domain."""
+    """The official youtube/tvsum annotation json + caches for (at most 2
+    of the val videos of) a domain; returns their ids."""
     vids = load_splits(benchmark)[domain]['val'][:2]
     labels = {}
     with DirectoryWriter(dst / 'clip_b32_vid_k4') as vw, \
@@ -75,6 +76,7 @@ def _highlight_layout(dst, benchmark, domain, rng):
             else:
                 labels[vid] = dict(anno=rng.integers(1, 6, (t, 20)).tolist())
     (dst / f'{benchmark}_anno.json').write_text(json.dumps(labels))
+    return vids
 
 
 def _loader_dataset(cfg, name):
@@ -89,14 +91,20 @@ def test_config_builds_model_and_datasets(config, grounding_root, tmp_path):
     name = osp.basename(config)[:-3].split('_')[-1]
     rng = np.random.default_rng(0)
     if name.startswith(('youtube', 'tvsum')):
-        benchmark = name.split('-')[0]
-        _highlight_layout(tmp_path, benchmark,
-                          _loader_dataset(cfg, 'train_dataloader').domain,
-                          rng)
+        benchmark, domain = name.split('-')
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader'):  # the domain its name abbreviates
+            assert _loader_dataset(cfg, loader).domain.lower().startswith(
+                domain), loader
+        vids = _highlight_layout(
+            tmp_path, benchmark,
+            _loader_dataset(cfg, 'train_dataloader').domain, rng)
+        sizes = (len(vids), len(vids))  # train and val read the val list
     else:
         suffix = _loader_dataset(cfg, 'val_dataloader').get('vid_suffix', '')
         clip_len = _loader_dataset(cfg, 'val_dataloader').ann_kwargs.clip_len
         _grounding_layout(grounding_root[clip_len], tmp_path, name, suffix)
+        sizes = (4, 2)  # 2 train / 1 val videos, 2 queries each
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         ds_cfg = _loader_dataset(cfg, loader)
         ds_cfg.data_root = str(tmp_path)
@@ -104,16 +112,15 @@ def test_config_builds_model_and_datasets(config, grounding_root, tmp_path):
     assert model.video_dims == 768 and model.num_tokens == 50
     train = DATASETS.build(_loader_dataset(cfg, 'train_dataloader'))
     val = DATASETS.build(_loader_dataset(cfg, 'val_dataloader'))
-    assert len(train) > 0 and len(val) > 0
-    assert train[0]['data_samples'].pos_clip >= 0
-    if name.startswith(('youtube', 'tvsum')) and not name.endswith(
-            ('-dog', '-bk')):
-        return  # the other domains differ only in the domain name
+    assert (len(train), len(val)) == sizes  # every record written
+    for i in range(len(train)):  # the sampled positive clip is positive
+        sample = train[i]['data_samples']
+        assert sample.saliency[sample.pos_clip] > 0
     batch = pseudo_collate([train[i] for i in range(min(2, len(train)))])
     model.train()
     losses = model(**model.data_preprocessor(batch, True), mode='loss')
     total = sum(v for k, v in losses.items() if 'loss' in k)
-    assert torch.isfinite(total)
+    assert torch.isfinite(total) and total > 0, losses
     model.eval()
     with torch.no_grad():
         out = model(**model.data_preprocessor(

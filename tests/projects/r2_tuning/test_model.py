@@ -235,6 +235,7 @@ def test_predict_groups_of_list_inputs_do_not_change_outputs():
         outs.append(model.predict(dict(video=video, query=query), samples))
         assert [i for g in groups for i in g] == [0, 1, 2, 3]
         assert len(groups) == {2**40: 1, 1: 4}.get(limit, 2)
+    assert [len(o) for o in outs] == [4, 4, 4]
     for other in outs[1:]:
         for a, b in zip(outs[0], other):
             assert a['qid'] == b['qid']

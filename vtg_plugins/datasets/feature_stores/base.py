@@ -31,6 +31,8 @@ import numpy as np
 from vtg_plugins.registry import FEATURE_STORES
 from vtg_plugins.utils.io import atomic_write_json, replace_dir
 
+from .npy_files import NUMERIC_KINDS
+
 META_FILE = 'meta.json'
 PathLike = Union[str, os.PathLike]
 
@@ -207,13 +209,26 @@ class FeatureStore(metaclass=ABCMeta):
 
         Raises:
             KeyError: naming the store and the key when it is absent.
-            ValueError: naming the file when the stored data is corrupt.
+            ValueError: naming the file when the stored data is corrupt or
+                is not a numeric array with >= 1 dim.
         """
         if key not in self:
             raise KeyError(f'{self.backend} feature store {self.root} has no '
                            f'key {key!r} ({len(self)} keys)')
         self._ensure_open()
-        return self._read(key)
+        array = self._read(key)
+        if array.ndim == 0 or array.dtype.kind not in NUMERIC_KINDS:
+            raise ValueError(
+                f'{self._describe(key)} holds a {array.dtype} array of shape '
+                f'{list(array.shape)}; features are numeric arrays (bool, '
+                'int or float) with >= 1 dim')
+        if not array.dtype.isnative:  # torch refuses foreign byte orders
+            array = array.astype(array.dtype.newbyteorder('='))
+        return array
+
+    def _describe(self, key: str) -> str:
+        """Where ``key`` is stored, for error messages."""
+        return f'key {key!r} of {self.backend} feature store {self.root}'
 
     def close(self) -> None:
         """Release open handles (they reopen on next use)."""

@@ -7,7 +7,7 @@ blocks, all P tokens per frame) and ``clip_b32_txt_k4/{qid}.npy`` holds fp16
 ``[L, k, C]`` (the L non-padding tokens). The directory is the store root;
 its ``meta.json`` (absent in official caches) holds the recipe.
 """
-import zipfile
+import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -17,6 +17,7 @@ from vtg_plugins.utils.io import atomic_save_npy, atomic_write_bytes
 
 from .base import (FEATURE_STORES, FeatureStore, PathLike, StoreWriter,
                    npz_bytes)
+from .npy_files import decoding, load_array
 
 _EXTS = ('.npy', '.npz')
 
@@ -76,12 +77,17 @@ class DirectoryStore(FeatureStore):
 
     def _index(self) -> Dict[str, Path]:
         if self._files is None:
-            files = {}
+            files: Dict[str, Path] = {}
             for path in sorted(self.root.iterdir()):
-                if path.suffix in _EXTS and not path.name.startswith('.'):
-                    # .npy wins over an .npz of the same stem
-                    if path.stem not in files or path.suffix == '.npy':
-                        files[path.stem] = path
+                if path.suffix not in _EXTS or path.name.startswith('.'):
+                    continue
+                if path.stem in files:
+                    raise ValueError(
+                        f'directory feature store {self.root}: key '
+                        f'{path.stem!r} is stored twice, in '
+                        f'{files[path.stem].name} and {path.name}; remove '
+                        'one')
+                files[path.stem] = path
             self._files = files
         return self._files
 
@@ -95,23 +101,11 @@ class DirectoryStore(FeatureStore):
                            f'{key!r} ({len(self)} keys)')
         return self._index()[key]
 
-    def _read(self, key: str) -> np.ndarray:
-        path = self._index()[key]
-        try:
-            data = np.load(path, allow_pickle=False)
-            if isinstance(data, np.lib.npyio.NpzFile):
-                with data:
-                    return self._pick(data, path)
-            return data
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-            raise ValueError(f'corrupt feature file {path} (key {key!r}): '
-                             f'{e}') from None
+    def _describe(self, key: str) -> str:
+        return f'feature file {self._index()[key]} (key {key!r})'
 
-    def _pick(self, npz, path: Path) -> np.ndarray:
-        for name in self.npz_keys:
-            if name in npz.files:
-                return npz[name]
-        if len(npz.files) == 1:
-            return npz[npz.files[0]]
-        raise ValueError(f'{path} holds arrays {npz.files}, none of '
-                         f'{list(self.npz_keys)}')
+    def _read(self, key: str) -> np.ndarray:
+        with decoding(self._describe(key)), \
+                open(self._index()[key], 'rb') as f:
+            return load_array(f, os.fstat(f.fileno()).st_size,
+                              self.npz_keys, single=True)

@@ -10,7 +10,7 @@ the official text reader does. Values that are ``.npy`` bytes are read too.
 """
 import io
 import os
-import zipfile
+from pathlib import Path
 from typing import List, Optional, Sequence
 
 import lmdb
@@ -18,31 +18,35 @@ import numpy as np
 
 from .base import (FEATURE_STORES, FeatureStore, PathLike, StoreWriter,
                    npz_bytes)
+from .lmdb_meta import check_lmdb_file
+from .npy_files import decoding, load_array
 
-_NPZ_MAGIC = b'PK'
 # LMDB allows one environment per file and process: stores share it.
 _ENVS: dict = {}
-_NPY_MAGIC = b'\x93NUMPY'
+
+
+def decode_key(raw, store: Path) -> str:
+    """The str of an LMDB key (utf-8 bytes).
+
+    Raises:
+        ValueError: naming the store and showing the key bytes when they
+            are not utf-8.
+    """
+    raw = bytes(raw)
+    try:
+        return raw.decode('utf-8')
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f'LMDB feature store {store}: key {raw!r} is not utf-8 '
+            f'({e.reason} at byte {e.start}); keys are the utf-8 clip or '
+            'query ids') from None
 
 
 def decode_value(buf, npz_keys: Sequence[str], where: str) -> np.ndarray:
-    """Decode one LMDB value (npz or npy bytes) into an array."""
-    head = bytes(buf[:6])
-    try:
-        if head.startswith(_NPY_MAGIC):
-            arr = np.load(io.BytesIO(buf), allow_pickle=False)
-        elif head.startswith(_NPZ_MAGIC):
-            with np.load(io.BytesIO(buf), allow_pickle=False) as npz:
-                name = next((n for n in npz_keys if n in npz.files), None)
-                if name is None:
-                    raise ValueError(f'archive holds {npz.files}, none of '
-                                     f'{list(npz_keys)}')
-                arr = npz[name]
-        else:
-            raise ValueError(f'value is neither .npz nor .npy bytes '
-                             f'(starts with {head!r})')
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f'corrupt LMDB value {where}: {e}') from None
+    """Decode one LMDB value (npz or npy bytes) into an array; ``where``
+    names the value in errors (``corrupt {where}: ...``)."""
+    with decoding(where), io.BytesIO(buf) as fp:
+        arr = load_array(fp, memoryview(buf).nbytes, npz_keys, single=False)
     return arr[None] if arr.ndim == 1 else arr
 
 
@@ -65,10 +69,16 @@ class LMDBWriter(StoreWriter):
         super().__init__(root, **kwargs)
         self.array_name, self.compress = array_name, compress
         self.commit_every = commit_every
-        self._env = lmdb.open(str(self.staging), map_size=map_size)
+        if (self.staging / 'data.mdb').exists():  # resuming
+            check_lmdb_file(self.staging / 'data.mdb', self.staging)
+        # files follow the umask as a plain open() does (lmdb's default
+        # mode is 0o755)
+        self._env = lmdb.open(str(self.staging), map_size=map_size,
+                              mode=0o666)
         with self._env.begin() as txn, txn.cursor() as cur:
             self.done_keys.update(
-                bytes(k).decode('utf-8') for k in cur.iternext(values=False))
+                decode_key(k, self.staging)
+                for k in cur.iternext(values=False))
         self._txn, self._pending = None, 0
 
     def _add(self, key: str, array: np.ndarray) -> None:
@@ -128,6 +138,7 @@ class LMDBStore(FeatureStore):
         cache_key = (path, os.stat(os.path.join(path, 'data.mdb')).st_ino)
         pid, env = _ENVS.get(cache_key, (None, None))
         if pid != os.getpid():  # never reuse a parent's handle after fork
+            check_lmdb_file(self.root / 'data.mdb', self.root)
             try:
                 env = lmdb.open(path, readonly=True, lock=False,
                                 readahead=False, create=False,
@@ -146,11 +157,13 @@ class LMDBStore(FeatureStore):
     def _keys(self) -> List[str]:
         if self._key_list is None:
             with self._txn.cursor() as cur:
-                self._key_list = [bytes(k).decode('utf-8')
+                self._key_list = [decode_key(k, self.root)
                                   for k in cur.iternext(values=False)]
         return self._key_list
 
+    def _describe(self, key: str) -> str:
+        return f'LMDB value {key!r} in {self.root / "data.mdb"}'
+
     def _read(self, key: str) -> np.ndarray:
         buf = self._txn.get(key.encode('utf-8'))
-        return decode_value(buf, self.npz_keys,
-                            f'{key!r} in {self.root / "data.mdb"}')
+        return decode_value(buf, self.npz_keys, self._describe(key))

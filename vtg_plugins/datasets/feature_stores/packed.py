@@ -13,8 +13,9 @@ come back as stored rows.
 
 Reading is a dictionary lookup and a slice of a memory map: no file opened
 per item, which is where it beats the directory backend on random access.
+The index and the shard files are checked when the store opens
+(:mod:`.packed_index`), so a read never returns another key's rows.
 """
-import json
 import re
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -25,8 +26,10 @@ from vtg_plugins.utils.io import (atomic_path, atomic_save_npy,
                                   atomic_write_json)
 
 from .base import FEATURE_STORES, FeatureStore, PathLike, StoreWriter
-
-INDEX_FORMAT = 'vtg_packed'
+from .npy_files import decoding
+from .packed_index import (INDEX_FORMAT, INDEX_VERSION, Entry,
+                           check_data_header, index_entries, load_starts,
+                           read_index)
 
 
 def _names(root: Path) -> List[str]:
@@ -53,13 +56,12 @@ class PackedWriter(StoreWriter):
         super().__init__(root, **kwargs)
         self.name = name
         self.shard_bytes = int(shard_size_mb * 2**20)
-        self.index = dict(format=INDEX_FORMAT, version=1, dtype=None,
-                          dim=None, num_shards=0, keys=[], shard=[], pos=[],
-                          shapes=[])
+        self.index = dict(format=INDEX_FORMAT, version=INDEX_VERSION,
+                          dtype=None, dim=None, num_shards=0, keys=[],
+                          shard=[], pos=[], shapes=[])
         index_path = self.staging / f'{name}_index.json'
         if index_path.exists():
-            with open(index_path, encoding='utf-8') as f:
-                self.index = json.load(f)
+            self.index = read_index(index_path)
             self.done_keys.update(self.index['keys'])
         self._buf: List[Tuple[str, np.ndarray]] = []
         self._buf_bytes = 0
@@ -133,7 +135,7 @@ class PackedStore(FeatureStore):
                     f'found {names}; pass name=')
             name = names[0]
         self.name, self.copy = name, copy
-        self._entries: Dict[str, Tuple[int, int, int, Optional[tuple]]] = {}
+        self._entries: Dict[str, Entry] = {}
         self._key_list: List[str] = []
         self._data: List[Optional[np.memmap]] = []
         self._load_index()
@@ -144,69 +146,39 @@ class PackedStore(FeatureStore):
     def _shard_path(self, i: int, kind: str) -> Path:
         return self.root / f'{self.name}_{i}_{kind}.npy'
 
-    def _load_starts(self, i: int) -> np.ndarray:
-        path = self._shard_path(i, 'starts')
-        try:
-            starts = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise ValueError(
-                f'corrupt packed shard file {path}: {e}') from None
-        if (starts.ndim != 1 or len(starts) < 1 or starts[0] != 0
-                or np.any(np.diff(starts) < 0)):
-            raise ValueError(f'corrupt packed shard file {path}: starts must '
-                             'be 1-D, begin at 0 and not decrease')
-        return starts.astype(np.int64)
-
     def _load_index(self) -> None:
+        """Read and check the index and the shard files (all but the data
+        itself), see :mod:`.packed_index`."""
         index_path = self.root / f'{self.name}_index.json'
-        starts = []
         if index_path.exists():
-            try:
-                with open(index_path, encoding='utf-8') as f:
-                    index = json.load(f)
-                keys, shards = index['keys'], index['shard']
-                pos, shapes = index['pos'], index['shapes']
-                if not len(keys) == len(shards) == len(pos) == len(shapes):
-                    raise ValueError('keys/shard/pos/shapes lengths differ')
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise ValueError(f'corrupt packed index {index_path}: '
-                                 f'{e}') from None
-            num_shards = int(index.get('num_shards', max(shards, default=-1)
-                                       + 1))
-            starts = [self._load_starts(i) for i in range(num_shards)]
-            for k, s, p, shape in zip(keys, shards, pos, shapes):
-                if not (0 <= s < num_shards and 0 <= p < len(starts[s]) - 1):
-                    raise ValueError(f'corrupt packed index {index_path}: key '
-                                     f'{k!r} points to shard {s} item {p}')
-                self._entries[k] = (s, int(starts[s][p]),
-                                    int(starts[s][p + 1]), tuple(shape))
-            self._key_list = list(keys)
+            index = read_index(index_path)
+            starts = [load_starts(self._shard_path(i, 'starts'))
+                      for i in range(index['num_shards'])]
+            self._entries = index_entries(index, index_path, starts)
+            self._key_list = list(index['keys'])
+            dtype, dim = index['dtype'], index['dim']
         else:  # TempCLR ShardedTensor files only
-            i = 0
-            while self._shard_path(i, 'starts').exists():
-                starts.append(self._load_starts(i))
-                for p in range(len(starts[i]) - 1):
+            starts, dtype, dim = [], None, None
+            while self._shard_path(len(starts), 'starts').exists():
+                starts.append(load_starts(
+                    self._shard_path(len(starts), 'starts')))
+            for i, offsets in enumerate(starts):
+                for start, end in zip(offsets[:-1], offsets[1:]):
                     key = str(len(self._key_list))
-                    self._entries[key] = (i, int(starts[i][p]),
-                                          int(starts[i][p + 1]), None)
+                    self._entries[key] = Entry(i, int(start), int(end), None)
                     self._key_list.append(key)
-                i += 1
-        self._num_rows = [int(s[-1]) for s in starts]
+        for i, offsets in enumerate(starts):
+            check_data_header(self._shard_path(i, 'data'), int(offsets[-1]),
+                              self._shard_path(i, 'starts').name, dtype, dim)
+        self._num_shards = len(starts)
 
     def _open(self) -> None:
         self._data = []
-        for i, rows in enumerate(self._num_rows):
+        for i in range(self._num_shards):
             path = self._shard_path(i, 'data')
-            try:
-                data = np.load(path, mmap_mode='r', allow_pickle=False)
-            except (ValueError, OSError, EOFError) as e:
-                raise ValueError(f'corrupt packed shard file {path}: '
-                                 f'{e}') from None
-            if data.ndim == 0 or data.shape[0] != rows:
-                raise ValueError(
-                    f'corrupt packed shard file {path}: {data.shape} rows '
-                    f'but {self._shard_path(i, "starts").name} ends at {rows}')
-            self._data.append(data)
+            with decoding(f'packed shard file {path}'):
+                self._data.append(
+                    np.load(path, mmap_mode='r', allow_pickle=False))
 
     def _close(self) -> None:
         self._data = []

@@ -1,6 +1,6 @@
 """Pure metric functions (numpy/torch, vectorized, no I/O) reproducing the
 official evaluators of the vtg_plugins methods."""
-from ._utils import EvaluationError
+from ._utils import GT, PRED, EvaluationError
 from .crosstask import crosstask_recall, read_assignment, step_dp
 from .ego4d_nlq import ego4d_nlq_metrics, nlq_gt_windows, nlq_recall
 from .highlight import binary_ap, qvhighlights_hl, tvsum_map, youtube_map
@@ -11,16 +11,19 @@ from .qa import (ANSWER_TYPES, index_accuracy, multiple_choice_accuracy,
                  open_ended_accuracy)
 from .qvhighlights import eval_moment_retrieval, eval_qvhighlights
 from .recognition import average_views, multiview_top_k_accuracy
-from .retrieval import (gt_ranks, retrieval_metrics, similarity,
+from .retrieval import (RETRIEVAL_PROTOCOLS, both_directions, gt_ranks,
+                        retrieval_metrics, retrieval_protocol, similarity,
                         text_video_retrieval)
 
 __all__ = [
-    'EvaluationError', 'crosstask_recall', 'read_assignment', 'step_dp',
-    'ego4d_nlq_metrics', 'nlq_gt_windows', 'nlq_recall', 'binary_ap',
-    'qvhighlights_hl', 'tvsum_map', 'youtube_map', 'cross_iou', 'ego4d_iou',
-    'hull_iou', 'MAP_THRESHOLDS', 'R2_RECALL_THRESHOLDS', 'detection_ap',
-    'interpolated_ap', 'r1_iou', 'r5_iou', 'ANSWER_TYPES', 'index_accuracy',
-    'multiple_choice_accuracy', 'open_ended_accuracy', 'eval_moment_retrieval',
-    'eval_qvhighlights', 'average_views', 'multiview_top_k_accuracy',
-    'gt_ranks', 'retrieval_metrics', 'similarity', 'text_video_retrieval'
+    'GT', 'PRED', 'EvaluationError', 'crosstask_recall', 'read_assignment',
+    'step_dp', 'ego4d_nlq_metrics', 'nlq_gt_windows', 'nlq_recall',
+    'binary_ap', 'qvhighlights_hl', 'tvsum_map', 'youtube_map', 'cross_iou',
+    'ego4d_iou', 'hull_iou', 'MAP_THRESHOLDS', 'R2_RECALL_THRESHOLDS',
+    'detection_ap', 'interpolated_ap', 'r1_iou', 'r5_iou', 'ANSWER_TYPES',
+    'index_accuracy', 'multiple_choice_accuracy', 'open_ended_accuracy',
+    'eval_moment_retrieval', 'eval_qvhighlights', 'average_views',
+    'multiview_top_k_accuracy', 'gt_ranks', 'retrieval_metrics', 'similarity',
+    'text_video_retrieval', 'RETRIEVAL_PROTOCOLS', 'retrieval_protocol',
+    'both_directions'
 ]

@@ -15,7 +15,8 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from ._utils import EvaluationError, fmt2, masked_row_reduce
+from ._utils import (GT, EvaluationError, as_scores, fmt2,
+                     masked_row_reduce)
 
 #: QVHighlights saliency levels: positive when the score is >= the level.
 HL_LEVELS = (('Fair', 2), ('Good', 3), ('VeryGood', 4))
@@ -182,6 +183,12 @@ def youtube_map(preds: Sequence,
     if len(preds) == 0:
         raise EvaluationError('youtube: no videos to evaluate')
     vids = list(range(len(preds))) if vids is None else vids
+    preds = [
+        as_scores(p, f'video {v!r} saliency') for p, v in zip(preds, vids)
+    ]
+    matches = [
+        as_scores(m, f'video {v!r} match', GT) for m, v in zip(matches, vids)
+    ]
     n = max(len(p) for p in preds)
     label = np.zeros((len(preds), n))
     for i, (p, m) in enumerate(zip(preds, matches)):
@@ -189,7 +196,7 @@ def youtube_map(preds: Sequence,
             raise EvaluationError(
                 f'video {vids[i]!r}: {len(p)} predicted scores for '
                 f'{len(m)} annotated clips')
-        pos = (np.asarray(m, dtype=np.float64) > 0).astype(np.float64)
+        pos = (m > 0).astype(np.float64)
         label[i, :len(p)] = pos[_rank_desc(p)]
     ap = _trapezoid_ap(label)
     res = round(_seq_mean(ap), 5)
@@ -222,6 +229,17 @@ def tvsum_map(preds: Sequence,
     if len(preds) == 0:
         raise EvaluationError('tvsum: no videos to evaluate')
     vids = list(range(len(preds))) if vids is None else vids
+    preds = [
+        as_scores(p, f'video {v!r} saliency') for p, v in zip(preds, vids)
+    ]
+    for a, v in zip(annos, vids):
+        try:
+            finite = np.isfinite(np.asarray(a, dtype=np.float64)).all()
+        except (ValueError, TypeError) as e:
+            raise EvaluationError(f'video {v!r} anno: expected [clips, '
+                                  f'annotators] numbers ({e})', GT) from None
+        if not finite:
+            raise EvaluationError(f'video {v!r} anno: NaN/inf score', GT)
     n_anno = {np.shape(a)[1] if np.ndim(a) == 2 else -1 for a in annos}
     if len(n_anno) != 1 or -1 in n_anno:
         raise EvaluationError(

@@ -9,9 +9,32 @@ MedR/MeanR are the median/mean rank + 1. MMAction2's ``RetrievalMetric``
 computes the same t2v numbers ×100 on normalised features.
 """
 from collections import OrderedDict
-from typing import Sequence
+from typing import NamedTuple, Sequence, Tuple
 
 import numpy as np
+
+
+class RetrievalProtocol(NamedTuple):
+    """How a published evaluation scores retrieval (each difference is a
+    field; nothing is keyed by the name)."""
+    normalize: bool  # L2-normalise the features before the dot product
+    ks: Tuple[int, ...]  # recall cut-offs
+    mean_rank: bool  # report MeanR besides MedR
+
+
+#: published retrieval protocols by the name of the evaluation they follow
+RETRIEVAL_PROTOCOLS = {
+    'hd_vila': RetrievalProtocol(True, (1, 5, 10, 50), True),
+    'tempclr': RetrievalProtocol(False, (1, 5, 10), False),
+}
+
+
+def retrieval_protocol(name: str) -> RetrievalProtocol:
+    """The :class:`RetrievalProtocol` called ``name``."""
+    if name not in RETRIEVAL_PROTOCOLS:
+        raise ValueError(f'retrieval protocol must be one of '
+                         f'{tuple(RETRIEVAL_PROTOCOLS)}, got {name!r}')
+    return RETRIEVAL_PROTOCOLS[name]
 
 
 def similarity(text: np.ndarray,
@@ -89,14 +112,20 @@ def text_video_retrieval(text: np.ndarray,
     Returns:
         OrderedDict: ``t2v_R1`` … and ``v2t_R1`` … keys.
     """
-    if protocol not in ('hd_vila', 'tempclr'):
-        raise ValueError(f"protocol must be 'hd_vila' or 'tempclr', "
-                         f'got {protocol!r}')
-    hd = protocol == 'hd_vila'
-    sim = similarity(text, video, normalize=hd)
-    ks = (1, 5, 10, 50) if hd else (1, 5, 10)
+    spec = retrieval_protocol(protocol)
+    return both_directions(
+        similarity(text, video, normalize=spec.normalize), protocol)
+
+
+def both_directions(sim: np.ndarray,
+                    protocol: str = 'hd_vila') -> 'OrderedDict':
+    """t2v and v2t metrics of a ``[N, N]`` text × video score matrix under
+    a :data:`RETRIEVAL_PROTOCOLS` entry (its ``normalize`` is not applied:
+    the scores are given)."""
+    spec = retrieval_protocol(protocol)
     out = OrderedDict()
     for name, m in (('t2v', sim), ('v2t', sim.T)):
-        for k, v in retrieval_metrics(m, ks, median_only=not hd).items():
+        for k, v in retrieval_metrics(
+                m, spec.ks, median_only=not spec.mean_rank).items():
             out[f'{name}_{k}'] = v
     return out

@@ -4,6 +4,8 @@ the official Ego4D NLQ protocol."""
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence
 
+from mmengine.logging import print_log
+
 from vtg_plugins.registry import METRICS
 from ..functional import ego4d_nlq_metrics, eval_qvhighlights
 from ..functional.qvhighlights import official_gt_record
@@ -11,6 +13,10 @@ from ..functional.ego4d_nlq import THRESHOLDS, TOPK
 from ..submission import (dump_ego4d_nlq_submission,
                           dump_qvhighlights_submission, load_json)
 from .base import KeyedMetric, get_field
+
+
+def _log(line: str) -> None:
+    print_log(line, logger='current')
 
 
 def _gt_record(sample: Any, qid: Any, with_saliency: bool) -> dict:
@@ -48,7 +54,7 @@ class QVHighlightsMetric(KeyedMetric):
     Args:
         protocol (str): ``'official'`` (moment_detr) or ``'r2tuning'``.
         with_saliency (bool): compute the HL metrics. Defaults to True.
-        on_invalid (str): ``'raise'`` or ``'miss'`` for empty / ragged
+        on_invalid (str): ``'raise'`` or ``'miss'`` for unusable
             predictions (see :func:`eval_qvhighlights`).
         out_dir (str, optional): if set, also write the submission file
             ``submission_name`` there (atomically).
@@ -107,8 +113,12 @@ class QVHighlightsMetric(KeyedMetric):
         if self.format_only:
             return {}
         return dict(
-            eval_qvhighlights(preds, [r['gt'] for r in results], self.protocol,
-                              self.on_invalid))
+            eval_qvhighlights(
+                preds, [r['gt'] for r in results],
+                self.protocol,
+                self.on_invalid,
+                with_saliency=self.with_saliency,
+                log=_log))
 
 
 @METRICS.register_module()
@@ -139,6 +149,9 @@ class Ego4DNLQMetric(KeyedMetric):
         thresholds (Sequence[float]): IoU thresholds. Defaults to (0.3, 0.5).
         topk (Sequence[int]): R@k. Defaults to (1, 3, 5).
         on_invalid (str): ``'raise'`` or ``'miss'``.
+        allow_missing (bool): score samples that cover only part of
+            ``ann_file`` (the official evaluator divides by the number of
+            records); by default the queries left out raise.
         out_dir (str, optional): also write the EvalAI submission
             ``submission_name`` there.
         submission_name (str): defaults to ``'nlq_submission.json'``.
@@ -152,6 +165,7 @@ class Ego4DNLQMetric(KeyedMetric):
                  thresholds: Sequence[float] = THRESHOLDS,
                  topk: Sequence[int] = TOPK,
                  on_invalid: str = 'raise',
+                 allow_missing: bool = False,
                  out_dir: Optional[str] = None,
                  submission_name: str = 'nlq_submission.json',
                  collect_device: str = 'cpu',
@@ -161,6 +175,7 @@ class Ego4DNLQMetric(KeyedMetric):
         self.thresholds = tuple(thresholds)
         self.topk = tuple(topk)
         self.on_invalid = on_invalid
+        self.allow_missing = allow_missing
         self.out_dir = out_dir
         self.submission_name = submission_name
 
@@ -194,5 +209,11 @@ class Ego4DNLQMetric(KeyedMetric):
                 k = r['key']
                 gt.setdefault(k[:2], {})[k[2]] = r['gt']
         return dict(
-            ego4d_nlq_metrics(preds, gt, self.thresholds, self.topk,
-                              self.on_invalid))
+            ego4d_nlq_metrics(
+                preds,
+                gt,
+                self.thresholds,
+                self.topk,
+                self.on_invalid,
+                allow_missing=self.allow_missing,
+                log=_log))

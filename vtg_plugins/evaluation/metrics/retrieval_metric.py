@@ -4,7 +4,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from vtg_plugins.registry import METRICS
-from ..functional import text_video_retrieval
+from ..functional import retrieval_protocol, text_video_retrieval
 from .base import KeyedMetric, get_field
 
 
@@ -30,9 +30,7 @@ class TextVideoRetrievalMetric(KeyedMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if protocol not in ('hd_vila', 'tempclr'):
-            raise ValueError(f"protocol must be 'hd_vila' or 'tempclr', "
-                             f'got {protocol!r}')
+        retrieval_protocol(protocol)  # raises on an unknown name
         self.protocol = protocol
 
     def process(self, data_batch: Any, data_samples: Sequence) -> None:

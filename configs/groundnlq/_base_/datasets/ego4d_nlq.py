@@ -5,16 +5,32 @@
 data_root = 'data/ego4d_nlq/'
 ann_dir = 'ego4d_data/ego4d_nlq_v2_ori_data/'
 dataset_type = 'Ego4DNLQDataset'
-# checked against a store's meta.json when it has one (the official LMDBs
-# have none)
-recipe = dict(clip_len=16.043 / 30)
-# how the query features are made (tools/data/extract_feat.py --config):
+# The recipes of the features, checked against each store's meta.json
+# (the official LMDBs have none: accepted with a warning;
+# tools/data/write_store_meta.py STORE --config CONFIG writes one).
+# Video: the InternVideo + EgoVLP features of the NaQ authors (GroundNLQ
+# README, feature_extraction/download_features.py --feature_types
+# internvideo, convert_pt_to_lmdb.py): one 2304-d float32 feature every
+# 16.043 frames of the 30-fps video, each over 16.043 frames (the yamls'
+# default_fps, feat_stride, num_frames, input_vid_dim), 1.87 per second.
+video_recipe = dict(
+    backbone='internvideo+egovlp',
+    weights='naq',
+    video_fps=30.0,
+    feat_stride=16.043,
+    feat_window=16.043,
+    clip_len=16.043 / 30,
+    feat_dim=2304,
+    dtype='float32')
+# Queries, and how tools/data/extract_feat.py --config makes them:
 # houzhijian/CONE feature_extraction/ego4d_clip_token_extractor.py, the CLIP
 # token extractor GroundNLQ's feature_extraction/README.md refers to -- the
-# canonical question (process_question), at most 30 BPE tokens, ViT-B/32's
-# last text block after ln_final, the tokens between SOT and EOT, float32
+# canonical question (process_question), at most 30 BPE tokens, OpenAI's
+# ViT-B/32, its last text block (k=1) after ln_final, the tokens between
+# SOT and EOT, float32. Also the top-level query recipe of the tools.
 query_recipe = dict(
     backbone='ViT-B/32',
+    weights='openai',
     k=1,
     dtype='float32',
     text_tokens='between_sot_eot_ln_final_max30',
@@ -34,7 +50,8 @@ train_dataset = dict(
     ann_format='ego4d_nlq_json',
     video_store=video_store,
     query_store=query_store,
-    recipe=recipe,
+    recipe=video_recipe,
+    query_recipe=query_recipe,
     pipeline=train_pipeline)
 # official loader: DistributedSampler (shuffled), drop_last, 4 workers
 train_dataloader = dict(
@@ -52,7 +69,8 @@ val_dataset = dict(
     ann_format='ego4d_nlq_json',
     video_store=video_store,
     query_store=query_store,
-    recipe=recipe,
+    recipe=video_recipe,
+    query_recipe=query_recipe,
     pipeline=test_pipeline,
     test_mode=True)
 # official eval_nlq.py: batch 16, no shuffle; our predict runs each clip at

@@ -10,12 +10,15 @@ train_dataloader = dict(
         dataset=dict(
             data_root=data_root,
             ann_file='charades_train.jsonl',
-            ann_kwargs=dict(clip_len=1.0))))
+            ann_kwargs=dict(clip_len=1.0),
+            # the QVHighlights recipe at the official fps=1
+            recipe=dict(clip_len=1.0))))
 val_dataloader = dict(
     dataset=dict(
         data_root=data_root,
         ann_file='charades_test.jsonl',
-        ann_kwargs=dict(clip_len=1.0)))
+        ann_kwargs=dict(clip_len=1.0),
+        recipe=dict(clip_len=1.0)))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='MomentRetrievalMetric', _delete_=True)
 test_evaluator = val_evaluator

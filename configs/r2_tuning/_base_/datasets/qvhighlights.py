@@ -5,9 +5,21 @@
 # videos shorter than 5 s dropped in training. The other grounding datasets
 # inherit this file and change data_root, files, clip_len and batch size.
 data_root = 'data/qvhighlights/'
-# what the features must have been made with, checked against the store's
-# meta.json when it has one (the official caches have none)
-recipe = dict(layers=[9, 10, 11, 12], dtype='float16')
+# the recipe of the features (official tools/extract_frames.py and
+# tools/extract_feat.py): OpenAI's CLIP ViT-B/32, the tokens of its last 4
+# blocks, frames at 0.5 fps (2-s clips), short side resized and centre
+# crop 224, fp16; the queries through the same CLIP, tokens SOT..EOT as
+# written. Each store's meta.json is checked against them; the official
+# caches have none (accepted with a warning;
+# tools/data/write_store_meta.py STORE --config CONFIG writes one).
+video_recipe = dict(
+    backbone='ViT-B/32',
+    weights='openai',
+    layers=[9, 10, 11, 12],
+    clip_len=2.0,
+    crop=224,
+    dtype='float16')
+clip_query_recipe = dict(text_tokens='sot_eot_last_k', text_normalizer=None)
 dataset_type = 'GroundingDataset'
 train_pipeline = [
     dict(type='R2GroundingTargets', max_saliency=12),
@@ -34,7 +46,8 @@ train_dataloader = dict(
             ann_kwargs=dict(clip_len=2.0),
             video_store=video_store,
             query_store=query_store,
-            recipe=recipe,
+            recipe=video_recipe,
+            query_recipe=clip_query_recipe,
             min_duration=5,
             pipeline=train_pipeline)))
 # the official code evaluates with batch 1; our predict is batched with
@@ -47,7 +60,8 @@ val_dataset = dict(
     ann_kwargs=dict(clip_len=2.0),
     video_store=video_store,
     query_store=query_store,
-    recipe=recipe,
+    recipe=video_recipe,
+    query_recipe=clip_query_recipe,
     pipeline=test_pipeline,
     test_mode=True)
 val_dataloader = dict(

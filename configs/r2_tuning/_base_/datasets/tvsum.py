@@ -4,8 +4,12 @@
 # official runs (see youtube.py).
 _base_ = ['./youtube.py']
 data_root = 'data/tvsum/'
+# the YouTube recipe at the official fps=0.5 (frames_224_0.5fps)
 _tvsum = dict(
-    type='TVSumDataset', data_root=data_root, ann_file='tvsum_anno.json')
+    type='TVSumDataset',
+    data_root=data_root,
+    ann_file='tvsum_anno.json',
+    recipe=dict(fps=0.5))
 train_dataloader = dict(dataset=_tvsum)
 val_dataloader = dict(dataset=_tvsum)
 test_dataloader = val_dataloader

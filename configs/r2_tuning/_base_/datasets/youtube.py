@@ -6,6 +6,19 @@
 # on it. Set split='train' in train_dataloader for a held-out protocol.
 data_root = 'data/youtube/'
 dataset_type = 'YouTubeHighlightsDataset'
+# the recipe of the features: R2-Tuning's CLIP caches (see qvhighlights.py:
+# OpenAI ViT-B/32, last 4 blocks, crop 224, fp16) of frames sampled at
+# fps='auto', one frame per labelled clip of each video (official
+# tools/extract_frames.py --anno_path: frames_224_auto); the queries (video
+# titles) through the same CLIP. Checked against each store's meta.json.
+video_recipe = dict(
+    backbone='ViT-B/32',
+    weights='openai',
+    layers=[9, 10, 11, 12],
+    fps='auto',
+    crop=224,
+    dtype='float16')
+clip_query_recipe = dict(text_tokens='sot_eot_last_k', text_normalizer=None)
 domain = 'dog'
 train_pipeline = [dict(type='R2HighlightTargets'), dict(type='PackR2Inputs')]
 test_pipeline = [dict(type='R2HighlightTargets'), dict(type='PackR2Inputs')]
@@ -16,7 +29,9 @@ _dataset = dict(
     domain=domain,
     split='val',
     video_store=dict(type='DirectoryStore', root='clip_b32_vid_k4'),
-    query_store=dict(type='DirectoryStore', root='clip_b32_txt_k4'))
+    query_store=dict(type='DirectoryStore', root='clip_b32_txt_k4'),
+    recipe=video_recipe,
+    query_recipe=clip_query_recipe)
 train_dataloader = dict(
     batch_size=4,
     num_workers=4,

@@ -21,7 +21,7 @@ flattening) and ``libs/datasets/ego4d_loader.py`` (``Ego4dDataset``):
   their queries instead (the official narration pre-training drops three
   clips without features, ``filter_missing_video.py``) and is refused for a
   split that is evaluated (``test_mode=True``), where it would change the
-  metric's denominator.
+  metric's denominator, and where it would leave no query.
 """
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -129,6 +129,10 @@ class Ego4DNLQDataset(GroundingDataset):
             raise ValueError(f'{Path(self.ann_file)}: {what} '
                              f"(on_missing='drop' removes those queries "
                              f'from a training split)')
+        if len(bad) == len(infos):
+            raise ValueError(
+                f"{self.ann_file}: no query left: on_missing='drop' dropped "
+                f'all {len(infos)} queries, none has features ({what})')
         print_log(
             f'{self.ann_file}: dropped {len(bad)} of {len(infos)} queries '
             f'without features: {what}',

@@ -31,6 +31,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from vtg_plugins.registry import MODELS
+from vtg_plugins.utils.config_keys import refuse_unknown_keys
 from .backbone import ConvTransformerBackbone, IdentityNeck
 from .heads import ClsHead, RegHead
 from .inference import GroundNLQInference, sample_get
@@ -60,18 +61,22 @@ DEFAULT_TEST_CFG = dict(
     multiclass_nms=True,
     voting_thresh=0.9,
     half_frame_offset=True)
+NMS_METHODS = ('soft', 'hard', 'none')
 DEFAULT_TIME_CFG = dict(fps=30.0, feat_stride=16.043, feat_num_frames=16.043)
 DEFAULT_RANGES = ((0, 4), (2, 8), (4, 16), (8, 32), (16, 64), (32, 128),
                   (64, 10000))
 
 
 def _merge(name: str, defaults: dict, cfg: Optional[dict]) -> dict:
+    """``defaults`` updated by ``cfg``; an unknown key raises ValueError
+    naming it, the closest and the valid keys."""
     cfg = dict(cfg or {})
-    unknown = set(cfg) - set(defaults)
-    if unknown:
-        raise ValueError(f'unknown {name} keys {sorted(unknown)}; '
-                         f'expected a subset of {sorted(defaults)}')
-    return {**defaults, **cfg}
+    refuse_unknown_keys(name, cfg, defaults)
+    merged = {**defaults, **cfg}
+    if name == 'test_cfg' and merged['nms_method'] not in NMS_METHODS:
+        raise ValueError(f'test_cfg.nms_method must be one of {NMS_METHODS},'
+                         f' got {merged["nms_method"]!r}')
+    return merged
 
 
 @MODELS.register_module()
@@ -132,8 +137,6 @@ class GroundNLQ(GroundNLQInference, BaseModel):
         self.train_cfg = _merge('train_cfg', DEFAULT_TRAIN_CFG, train_cfg)
         self.test_cfg = _merge('test_cfg', DEFAULT_TEST_CFG, test_cfg)
         self.time_cfg = _merge('time_cfg', DEFAULT_TIME_CFG, time_cfg)
-        if self.test_cfg['nms_method'] not in ('soft', 'hard', 'none'):
-            raise ValueError('test_cfg.nms_method must be soft, hard or none')
         n_levels = 1 + backbone_arch[3] + backbone_arch[4]
         if len(regression_range) != n_levels:
             raise ValueError(f'{n_levels} pyramid levels need as many '
@@ -183,6 +186,15 @@ class GroundNLQ(GroundNLQInference, BaseModel):
             torch.tensor(
                 float(self.train_cfg['init_loss_norm']), dtype=torch.float64))
         self.loss_normalizer_momentum = 0.9
+
+    @classmethod
+    def validate_args(cls, args: dict) -> None:
+        """Check a config's arguments before building (the config lint's
+        extension point): unknown ``train_cfg`` / ``test_cfg`` /
+        ``time_cfg`` keys raise ValueError."""
+        _merge('train_cfg', DEFAULT_TRAIN_CFG, args.get('train_cfg'))
+        _merge('test_cfg', DEFAULT_TEST_CFG, args.get('test_cfg'))
+        _merge('time_cfg', DEFAULT_TIME_CFG, args.get('time_cfg'))
 
     # ------------------------------------------------------------------
     # batching

@@ -8,13 +8,16 @@ UMT (``splits.json``). The query is the video title, so the query store is
 keyed by video id.
 """
 import json
+import math
 import os.path as osp
-from typing import Callable, List, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 from mmengine.dataset import BaseDataset
 
 from vtg_plugins.datasets import FeatureStore
-from vtg_plugins.datasets.grounding import build_store, check_finite
+from vtg_plugins.datasets.annotations import read_json_file
+from vtg_plugins.datasets.grounding import (build_store, check_finite,
+                                            check_store_recipes)
 from vtg_plugins.registry import DATASETS
 
 _SPLITS_FILE = osp.join(osp.dirname(__file__), 'splits.json')
@@ -37,6 +40,9 @@ class _HighlightDataset(BaseDataset):
         video_store / query_store (dict | FeatureStore): feature stores,
             both keyed by video id (a relative root is joined to
             ``data_root``).
+        recipe / query_recipe (dict, optional): the recipes of the video
+            and query features the stores are checked against (see
+            :class:`~vtg_plugins.datasets.GroundingDataset`).
         pipeline (list): transforms.
     """
     benchmark = ''
@@ -48,6 +54,8 @@ class _HighlightDataset(BaseDataset):
                  video_store: Union[dict, FeatureStore],
                  query_store: Union[dict, FeatureStore],
                  split: str = 'val',
+                 recipe: Optional[dict] = None,
+                 query_recipe: Optional[dict] = None,
                  pipeline: Sequence[Union[dict, Callable]] = (),
                  test_mode: bool = False,
                  **kwargs) -> None:
@@ -62,6 +70,9 @@ class _HighlightDataset(BaseDataset):
         self.split_vids = splits[domain][split]
         self.video_store = build_store(video_store, kwargs.get('data_root'))
         self.query_store = build_store(query_store, kwargs.get('data_root'))
+        self.recipe = dict(recipe) if recipe else None
+        check_store_recipes(self.video_store, self.query_store, recipe,
+                            query_recipe, f'{type(self).__name__}({ann_file})')
         kwargs.setdefault('serialize_data', False)
         super().__init__(
             ann_file=ann_file,
@@ -70,27 +81,44 @@ class _HighlightDataset(BaseDataset):
             **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        try:
-            with open(self.ann_file) as f:
-                labels = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f'{self.ann_file}: cannot read annotations '
-                             f'({e})') from None
+        labels = read_json_file(self.ann_file)
+        if not isinstance(labels, dict):
+            raise ValueError(f'{self.ann_file}: expected an object keyed by '
+                             f'video id, got {type(labels).__name__}')
         data_list = []
         for vid in self.split_vids:
             if vid not in labels:  # the official loader skips absent videos
                 continue
-            if self.label_key not in labels[vid]:
-                raise ValueError(f'{self.ann_file}: video {vid!r} has no '
-                                 f'{self.label_key!r} field')
             data_list.append(
                 dict(vid=vid, qid=vid,
-                     **{self.label_key: labels[vid][self.label_key]}))
+                     **{self.label_key: self._labels(vid, labels[vid])}))
         if not data_list:
             raise ValueError(
                 f'{self.ann_file}: none of the {len(self.split_vids)} '
                 f'{self.split} videos of domain {self.domain!r} is annotated')
         return data_list
+
+    def _labels(self, vid: str, entry: Any) -> list:
+        """The ``label_key`` labels of a video: YouTube ``match`` ``[T]``,
+        TVSum ``anno`` ``[T, annotators]``, finite numbers."""
+        where = f'{self.ann_file}: video {vid!r}: field {self.label_key!r}'
+        if not isinstance(entry, dict) or self.label_key not in entry:
+            raise ValueError(f'{where} is missing')
+        labels = entry[self.label_key]
+        rows = labels if self.label_key == 'anno' else [labels]
+        if not isinstance(labels, list) or not labels or not all(
+                isinstance(r, list) and r and len(r) == len(rows[0])
+                for r in rows):
+            shape = '[clips, annotators]' if rows is labels else '[clips]'
+            raise ValueError(f'{where} must be a non-empty {shape} list of '
+                             'numbers (rows of equal length)')
+        for row in rows:
+            for v in row:
+                if isinstance(v, bool) or not isinstance(
+                        v, (int, float)) or not math.isfinite(v):
+                    raise ValueError(f'{where} holds {v!r}, not a finite '
+                                     'number')
+        return labels
 
     def prepare_data(self, idx: int):
         info = self.get_data_info(idx)

@@ -4,6 +4,7 @@ Liu et al., "R²-Tuning: Efficient Image-to-Video Transfer Learning for Video
 Temporal Grounding", ECCV 2024 (arXiv 2404.00801); official code
 github.com/yeliudev/R2-Tuning (models/model.py, ``init=False`` path).
 """
+import copy
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -14,6 +15,7 @@ from torch import Tensor
 
 from vtg_plugins.features.archs import CLIP_ARCHS, canonical_arch
 from vtg_plugins.registry import MODELS
+from vtg_plugins.utils.config_keys import refuse_unknown_keys
 from .adapter import R2Block
 from .heads import (AdaPooling, ConvHead, ConvPyramid, length_mask,
                     level_lengths, make_points, official_level_masks)
@@ -38,6 +40,23 @@ def feature_dims(arch: Union[str, dict]) -> Tuple[int, int, int]:
                        f'{sorted(CLIP_ARCHS)}')
     spec = CLIP_ARCHS[arch]
     return spec.visual_width, spec.text_width, spec.num_tokens
+
+
+DEFAULT_TEST_CFG = dict(
+    nms_cfg=dict(type='normal', thres=0.7), unit=None,
+    max_batch_elements=2**24)
+# the keys each NMS kind of ``test_cfg.nms_cfg`` reads besides ``type``
+NMS_KEYS = dict(normal=('thres', ), linear=(), gaussian=('sigma', ))
+
+
+def check_test_cfg(test_cfg: Optional[dict]) -> None:
+    """Refuse ``test_cfg`` keys, and ``nms_cfg`` keys of its NMS kind, that
+    the post-processing would not read (ValueError naming them)."""
+    refuse_unknown_keys('test_cfg', test_cfg or {}, DEFAULT_TEST_CFG)
+    nms_cfg = (test_cfg or {}).get('nms_cfg')
+    if isinstance(nms_cfg, dict) and nms_cfg.get('type') in NMS_KEYS:
+        refuse_unknown_keys(f"test_cfg.nms_cfg ({nms_cfg['type']} NMS)",
+                            nms_cfg, ('type', ) + NMS_KEYS[nms_cfg['type']])
 
 
 @MODELS.register_module()
@@ -142,9 +161,15 @@ class R2Tuning(BaseModel):
         loss_cfg = dict(loss_cfg or {})
         loss_cfg.setdefault('use_reg', use_coord_head)
         self.loss_module = R2Loss(**loss_cfg)
-        self.test_cfg = dict(nms_cfg=dict(type='normal', thres=0.7),
-                             unit=None, max_batch_elements=2**24)
+        check_test_cfg(test_cfg)
+        self.test_cfg = copy.deepcopy(DEFAULT_TEST_CFG)
         self.test_cfg.update(test_cfg or {})
+
+    @classmethod
+    def validate_args(cls, args: dict) -> None:
+        """Check a config's arguments before building (the config lint's
+        extension point): unknown ``test_cfg`` keys raise ValueError."""
+        check_test_cfg(args.get('test_cfg'))
 
     # ------------------------------------------------------------------
     def _features(self, inputs: Dict[str, Any]):
