@@ -59,7 +59,7 @@ def _write(path, records):
     return path
 
 
-def _refused(path, fmt, *expected, **kwargs):
+def assert_refused(path, fmt, *expected, **kwargs):
     """Load ``path``; the error must name the file and every ``expected``
     text; returns the message."""
     with pytest.raises(ValueError) as err:
@@ -83,7 +83,7 @@ def _second_record_bad(tmp_path, fmt, edit, **record_kw):
 @pytest.mark.parametrize('query', ['', '   ', '\t\n'])
 def test_empty_or_blank_query(tmp_path, fmt, query):
     path = _second_record_bad(tmp_path, fmt, lambda r: None, query=query)
-    _refused(path, fmt, "line 2: qid 'bad'",
+    assert_refused(path, fmt, "line 2: qid 'bad'",
              "field 'query' must not be empty or blank")
 
 
@@ -91,7 +91,7 @@ def test_empty_or_blank_query(tmp_path, fmt, query):
 def test_missing_field(tmp_path, fmt):
     vid_field = FORMATS[fmt][2]
     path = _second_record_bad(tmp_path, fmt, lambda r: r.pop(vid_field))
-    _refused(path, fmt, "line 2: qid 'bad'", 'missing field',
+    assert_refused(path, fmt, "line 2: qid 'bad'", 'missing field',
              repr(vid_field))
 
 
@@ -106,7 +106,7 @@ def test_missing_field(tmp_path, fmt):
 def test_wrong_type_nan_or_negative_duration(tmp_path, fmt, duration, what):
     path = _second_record_bad(tmp_path, fmt, lambda r: None,
                               duration=duration)
-    _refused(path, fmt, "line 2: qid 'bad'", what, window_policy='keep')
+    assert_refused(path, fmt, "line 2: qid 'bad'", what, window_policy='keep')
 
 
 @pytest.mark.parametrize('fmt', FORMATS)
@@ -123,7 +123,7 @@ def test_nan_wrong_type_inverted_or_negative_window(tmp_path, fmt, windows,
     path = _second_record_bad(tmp_path, fmt, lambda r: None,
                               windows=windows)
     for policy in ('keep', 'clip', 'error'):
-        _refused(path, fmt, "line 2: qid 'bad'", what, window_policy=policy)
+        assert_refused(path, fmt, "line 2: qid 'bad'", what, window_policy=policy)
 
 
 @pytest.mark.parametrize('fmt', FORMATS)
@@ -133,7 +133,7 @@ def test_window_entirely_past_the_video_end(tmp_path, fmt):
     path = _second_record_bad(tmp_path, fmt, lambda r: None,
                               windows=((12.0, 15.0), ))
     for policy in ('keep', 'clip', 'error'):
-        _refused(path, fmt, "line 2: qid 'bad'",
+        assert_refused(path, fmt, "line 2: qid 'bad'",
                  "'windows[0]': [12.0, 15.0] lies entirely outside "
                  '[0, duration=10.0]', window_policy=policy)
     # a window that only overhangs the end keeps each policy's behaviour
@@ -143,7 +143,7 @@ def test_window_entirely_past_the_video_end(tmp_path, fmt):
         path, fmt=fmt, window_policy=policy)[1].windows
         for policy in ('keep', 'clip')}
     assert windows == {'keep': [[8.0, 11.0]], 'clip': [[8.0, 10.0]]}
-    _refused(path, fmt, "line 2: qid 'bad'", 'lies outside',
+    assert_refused(path, fmt, "line 2: qid 'bad'", 'lies outside',
              window_policy='error')
 
 
@@ -153,14 +153,14 @@ def test_wrong_type_qid(tmp_path, fmt, qid):
     qid_field = FORMATS[fmt][1]
     path = _second_record_bad(tmp_path, fmt,
                               lambda r: r.update({qid_field: qid}))
-    _refused(path, fmt, 'line 2: qid', "field 'qid' must be")
+    assert_refused(path, fmt, 'line 2: qid', "field 'qid' must be")
 
 
 @pytest.mark.parametrize('fmt', FORMATS)
 def test_duplicate_qid(tmp_path, fmt):
     make = FORMATS[fmt][0]
     path = _write(tmp_path / 'a.jsonl', [make('q1'), make('q2'), make('q1')])
-    _refused(path, fmt, "line 3: qid 'q1'",
+    assert_refused(path, fmt, "line 3: qid 'q1'",
              'duplicate qid, first seen at line 1')
 
 
@@ -171,14 +171,14 @@ def test_repeated_key_in_a_record(tmp_path, fmt):
     line = json.dumps(make('q1'))[:-1] + ', "duration": 99}'
     path = tmp_path / 'a.jsonl'
     path.write_text(json.dumps(make('q0')) + '\n' + line + '\n')
-    _refused(path, fmt, 'line 2', "key 'duration' appears twice")
+    assert_refused(path, fmt, 'line 2', "key 'duration' appears twice")
 
 
 @pytest.mark.parametrize('fmt', FORMATS)
 def test_record_that_is_not_an_object(tmp_path, fmt):
     path = tmp_path / 'a.jsonl'
     path.write_text(json.dumps(FORMATS[fmt][0]('q0')) + '\n[1, 2]\n')
-    _refused(path, fmt, 'line 2', 'record must be a JSON object, got list')
+    assert_refused(path, fmt, 'line 2', 'record must be a JSON object, got list')
 
 
 @pytest.mark.parametrize('fmt', FORMATS)
@@ -188,16 +188,16 @@ def test_non_utf8_annotation_file(tmp_path, fmt):
     bad = json.dumps(make('q1', query='caf\u00e9')).encode('utf-8')
     path = tmp_path / 'latin1.jsonl'
     path.write_bytes(good + b'\n' + bad.replace(b'\\u00e9', b'\xe9') + b'\n')
-    _refused(path, fmt, 'line 2: not UTF-8 text', 'byte 0xe9')
+    assert_refused(path, fmt, 'line 2: not UTF-8 text', 'byte 0xe9')
 
 
 def test_non_utf8_json_list_and_invalid_json_name_the_line(tmp_path):
     path = tmp_path / 'a.json'
     path.write_bytes(b'[\n' + json.dumps(_normalized('q0')).encode() +
                      b',\n{"qid": "q\xff"}\n]')
-    _refused(path, 'normalized', 'line 3: not UTF-8 text', 'byte 0xff')
+    assert_refused(path, 'normalized', 'line 3: not UTF-8 text', 'byte 0xff')
     path.write_text('[\n' + json.dumps(_normalized('q0')) + ',\n{"qid": \n]')
-    _refused(path, 'normalized', 'line 4: invalid JSON')
+    assert_refused(path, 'normalized', 'line 4: invalid JSON')
 
 
 @pytest.mark.parametrize('fmt', FORMATS)
@@ -205,13 +205,13 @@ def test_non_utf8_json_list_and_invalid_json_name_the_line(tmp_path):
 def test_empty_annotation_file(tmp_path, fmt, content):
     path = tmp_path / 'empty.jsonl'
     path.write_text(content)
-    _refused(path, fmt, 'holds no record')
+    assert_refused(path, fmt, 'holds no record')
 
 
 def test_empty_json_list(tmp_path):
     path = tmp_path / 'empty.json'
     path.write_text('[]')
-    _refused(path, 'normalized', 'holds no record')
+    assert_refused(path, 'normalized', 'holds no record')
 
 
 # --- ground truth: annotated splits vs the official unannotated test split -
@@ -220,18 +220,18 @@ def test_qvhighlights_record_without_relevant_windows(tmp_path):
     records = [_qvhighlights('q0'), _qvhighlights('q1'),
                dict(qid='q2', vid='v0', query='a dog', duration=10)]
     path = _write(tmp_path / 'qvhighlights_train.jsonl', records)
-    _refused(path, 'qvhighlights', "line 3: qid 'q2'",
+    assert_refused(path, 'qvhighlights', "line 3: qid 'q2'",
              "lacks field 'relevant_windows' (ground truth)",
              "first: qid 'q0'")
     # the other order: the record without windows comes first
     path = _write(tmp_path / 'b.jsonl', records[::-1])
-    _refused(path, 'qvhighlights', "line 2: qid 'q1'",
+    assert_refused(path, 'qvhighlights', "line 2: qid 'q1'",
              "has field 'relevant_windows'", "first: qid 'q2'")
     # saliency without windows is a broken record wherever it is
     rec = _qvhighlights('q3')
     del rec['relevant_windows']
     path = _write(tmp_path / 'c.jsonl', [rec])
-    _refused(path, 'qvhighlights', "line 1: qid 'q3'",
+    assert_refused(path, 'qvhighlights', "line 1: qid 'q3'",
              "missing field 'relevant_windows'", 'saliency_scores')
 
 
@@ -239,7 +239,7 @@ def test_ego4d_jsonl_record_without_timestamps(tmp_path):
     rec = _ego4d_jsonl('q1')
     del rec['timestamps']
     path = _write(tmp_path / 'nlq_val.jsonl', [_ego4d_jsonl('q0'), rec])
-    _refused(path, 'ego4d_nlq_jsonl', "line 2: qid 'q1'",
+    assert_refused(path, 'ego4d_nlq_jsonl', "line 2: qid 'q1'",
              "lacks field 'timestamps' (ground truth)")
 
 
@@ -339,7 +339,7 @@ def _query(**kw):
 def test_nested_ego4d_bad_query(tmp_path, edit, what):
     path = tmp_path / 'nlq_val.json'
     path.write_text(json.dumps(_nlq([_query(), _query(**edit)])))
-    _refused(path, 'ego4d_nlq_json',
+    assert_refused(path, 'ego4d_nlq_json',
              "videos[0].clips[0].annotations[0].language_queries[1]: "
              "qid 'a1_1'", what)
 
@@ -349,14 +349,14 @@ def test_nested_ego4d_query_without_its_window_end(tmp_path):
     del q['clip_end_sec']
     path = tmp_path / 'nlq_val.json'
     path.write_text(json.dumps(_nlq([_query(), q])))
-    _refused(path, 'ego4d_nlq_json', "language_queries[1]: qid 'a1_1'",
+    assert_refused(path, 'ego4d_nlq_json', "language_queries[1]: qid 'a1_1'",
              "missing field 'clip_end_sec'")
 
 
 def test_nested_ego4d_queries_with_and_without_windows(tmp_path):
     path = tmp_path / 'nlq_val.json'
     path.write_text(json.dumps(_nlq([_query(), dict(query='where?')])))
-    _refused(path, 'ego4d_nlq_json', "language_queries[1]: qid 'a1_1'",
+    assert_refused(path, 'ego4d_nlq_json', "language_queries[1]: qid 'a1_1'",
              "lacks a window ('clip_start_sec', 'clip_end_sec')")
     # the unannotated test layout: no query has a window
     path.write_text(json.dumps(_nlq([dict(query='where?')] * 2)))
@@ -391,13 +391,13 @@ def test_nested_ego4d_missing_or_wrong_type_field(tmp_path, edit, where,
     edit(doc)
     path = tmp_path / 'nlq_val.json'
     path.write_text(json.dumps(doc))
-    _refused(path, 'ego4d_nlq_json', where, what)
+    assert_refused(path, 'ego4d_nlq_json', where, what)
 
 
 def test_nested_ego4d_duplicate_qid(tmp_path):
     path = tmp_path / 'nlq_val.json'
     path.write_text(json.dumps(_nlq([_query()], annotation_uids=('a', 'a'))))
-    _refused(path, 'ego4d_nlq_json', "annotations[1].language_queries[0]: "
+    assert_refused(path, 'ego4d_nlq_json', "annotations[1].language_queries[0]: "
              "qid 'a_0': duplicate qid")
 
 
@@ -407,18 +407,18 @@ def test_nested_ego4d_not_utf8_or_not_an_object(tmp_path):
     path.write_bytes(text.encode().replace(b'\\u00e9', b'\xe9'))
     line = text.splitlines().index(
         next(ln for ln in text.splitlines() if 'caf' in ln)) + 1
-    _refused(path, 'ego4d_nlq_json', f'line {line}: not UTF-8 text')
+    assert_refused(path, 'ego4d_nlq_json', f'line {line}: not UTF-8 text')
     path.write_text('[]')
-    _refused(path, 'ego4d_nlq_json', 'the file must be an object, got list')
+    assert_refused(path, 'ego4d_nlq_json', 'the file must be an object, got list')
 
 
 def test_nested_ego4d_without_any_query_with_text(tmp_path):
     path = tmp_path / 'nlq_val.json'
     path.write_text(json.dumps(_nlq([dict(query=''), dict(query=None)])))
-    _refused(path, 'ego4d_nlq_json',
+    assert_refused(path, 'ego4d_nlq_json',
              'holds no language query with text (2 without text)')
     path.write_text(json.dumps(dict(videos=[])))
-    _refused(path, 'ego4d_nlq_json', 'holds no language query with text')
+    assert_refused(path, 'ego4d_nlq_json', 'holds no language query with text')
 
 
 # --- R²-Tuning's YouTube Highlights / TVSum files --------------------------
@@ -473,4 +473,4 @@ def test_ground_truth_windows_empty_or_not_a_list(tmp_path, fmt, windows,
     field = FORMATS[fmt][3]
     path = _second_record_bad(tmp_path, fmt,
                               lambda r: r.update({field: windows}))
-    _refused(path, fmt, "line 2: qid 'bad'", f"field '{field}' {what}")
+    assert_refused(path, fmt, "line 2: qid 'bad'", f"field '{field}' {what}")

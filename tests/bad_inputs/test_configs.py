@@ -23,7 +23,7 @@ NLQ = REPO / 'configs' / 'groundnlq' / \
     'groundnlq_tiny_1xb2-3e_synthetic-ego4d-nlq.py'
 
 
-def _refused(config: Path, options=None, *parts: str) -> str:
+def assert_refused(config: Path, options=None, *parts: str) -> str:
     """Lint ``config`` with ``options``; assert a ConfigLintError whose
     message names the file and matches every regex of ``parts``."""
     cfg = launch.load_config(str(config), options)
@@ -56,14 +56,14 @@ def test_misspelt_checkpoint_hook_key_stops_before_training(tmp_path, run_cmd):
 
 
 def test_misspelt_train_loop_key():
-    _refused(
+    assert_refused(
         SMOKE, {'train_cfg.max_epoch': 2},
         r"train_cfg\.max_epoch: EpochBasedTrainLoop takes no argument "
         r"'max_epoch'; did you mean 'max_epochs'\?")
 
 
 def test_unknown_r2tuning_test_cfg_key():
-    _refused(
+    assert_refused(
         R2, {'model.test_cfg.untis': 1},
         r"model: R2Tuning: unknown test_cfg keys \['untis'\]; "
         r"did you mean \['unit'\]\?",
@@ -88,7 +88,7 @@ def test_test_tool_refuses_unknown_test_cfg_key(tmp_path, run_cmd):
 def test_nms_key_of_another_nms_kind():
     # switching the NMS kind on the command line keeps the base's `thres`,
     # which linear NMS would silently ignore
-    _refused(R2, {'model.test_cfg.nms_cfg.type': 'linear'},
+    assert_refused(R2, {'model.test_cfg.nms_cfg.type': 'linear'},
              r"unknown test_cfg\.nms_cfg \(linear NMS\) keys \['thres'\]")
 
 
@@ -108,7 +108,7 @@ def test_model_built_with_unknown_test_cfg_key(config, key, valid):
 
 
 def test_unknown_groundnlq_test_cfg_key():
-    _refused(
+    assert_refused(
         NLQ, {'model.test_cfg.max_seg_nums': 5},
         r"model: GroundNLQ: unknown test_cfg keys \['max_seg_nums'\]; "
         r"did you mean \['max_seg_num'\]\?")
@@ -117,7 +117,7 @@ def test_unknown_groundnlq_test_cfg_key():
 def test_misspelt_key_in_a_config_file(tmp_path):
     config = write_config(tmp_path / 'mine.py', SMOKE,
                           'default_hooks = dict(checkpoint=dict(intervl=2))')
-    _refused(
+    assert_refused(
         config, None,
         r"default_hooks\.checkpoint\.intervl: CheckpointHook takes no "
         r"argument 'intervl'; did you mean 'interval'\?",
@@ -127,21 +127,21 @@ def test_misspelt_key_in_a_config_file(tmp_path):
 def test_misspelt_key_in_a_base_file(tmp_path):
     base = write_config(tmp_path / 'base.py', SMOKE, "model = dict(dimm=8)")
     config = write_config(tmp_path / 'entry.py', base, 'seed = 0')
-    _refused(
+    assert_refused(
         config, None,
         r"model\.dimm: ToyRegressor takes no argument 'dimm'; did you "
         r"mean 'dim'\?", rf'\(in {re.escape(str(base))}\)')
 
 
 def test_unknown_model_type():
-    _refused(
+    assert_refused(
         R2, {'model.type': 'R2Tunning'},
         r"model\.type: unknown model type 'R2Tunning'; did you mean "
         r"'R2Tuning'")
 
 
 def test_misspelt_transform_argument():
-    _refused(
+    assert_refused(
         R2, {'train_dataloader.dataset.dataset.pipeline.0.max_salency': 3},
         r"train_dataloader\.dataset\.dataset\.pipeline\.0\.max_salency: "
         r"R2GroundingTargets takes no argument 'max_salency'; did you "
@@ -149,21 +149,21 @@ def test_misspelt_transform_argument():
 
 
 def test_misspelt_dataset_argument():
-    _refused(
+    assert_refused(
         NLQ, {'val_dataloader.dataset.window_polcy': 'clip'},
         r"val_dataloader\.dataset\.window_polcy: Ego4DNLQDataset takes "
         r"no argument 'window_polcy'; did you mean 'window_policy'\?")
 
 
 def test_misspelt_feature_store_argument():
-    _refused(
+    assert_refused(
         NLQ, {'train_dataloader.dataset.video_store.rooot': 'x'},
         r"train_dataloader\.dataset\.video_store\.rooot: LMDBStore takes"
         r" no argument 'rooot'; did you mean 'root'\?")
 
 
 def test_misspelt_dataloader_argument():
-    _refused(
+    assert_refused(
         SMOKE, {'train_dataloader.num_worker': 2},
         r"train_dataloader\.num_worker: the dataloader \(torch "
         r"DataLoader\) takes no argument 'num_worker'; did you mean "
@@ -171,7 +171,7 @@ def test_misspelt_dataloader_argument():
 
 
 def test_misspelt_optimizer_and_wrapper_arguments():
-    _refused(
+    assert_refused(
         R2, {
             'optim_wrapper.optimizer.weight_decy': 0.1,
             'optim_wrapper.loss_scal': 'dynamic',
@@ -189,14 +189,14 @@ def test_misspelt_optimizer_and_wrapper_arguments():
 
 
 def test_misspelt_param_scheduler_argument():
-    _refused(
+    assert_refused(
         SMOKE, {'param_scheduler.1.milestone': [2]},
         r"param_scheduler\.1\.milestone: MultiStepLR takes no argument "
         r"'milestone'; did you mean 'milestones'\?")
 
 
 def test_misspelt_metric_argument():
-    _refused(
+    assert_refused(
         NLQ, {'val_evaluator.ann_fle': 'x.json'},
         r"val_evaluator\.ann_fle: Ego4DNLQMetric takes no argument "
         r"'ann_fle'; did you mean 'ann_file'\?")
@@ -204,14 +204,14 @@ def test_misspelt_metric_argument():
 
 def test_misspelt_ema_hook_argument():
     # EMAHook's **kwargs build its EMA model: checked against that class
-    _refused(
+    assert_refused(
         NLQ, {'custom_hooks.0.momentun': 0.1},
         r"custom_hooks\.0\.momentun: EMAHook takes no argument "
         r"'momentun'; did you mean 'momentum'\?")
 
 
 def test_misspelt_env_cfg_keys():
-    _refused(
+    assert_refused(
         SMOKE, {
             'env_cfg.mp_cfg.opencv_threads': 0,
             'env_cfg.dist_cfg.timout': 60
@@ -221,7 +221,7 @@ def test_misspelt_env_cfg_keys():
 
 
 def test_misspelt_randomness_key():
-    _refused(
+    assert_refused(
         SMOKE, {'randomness.sed': 1},
         r"randomness\.sed: randomness takes no argument 'sed'; did you "
         r"mean 'seed'\?")
@@ -230,19 +230,19 @@ def test_misspelt_randomness_key():
 def test_default_hook_without_type(tmp_path):
     config = write_config(tmp_path / 'hook.py', SMOKE,
                           'default_hooks = dict(profiler=dict(interval=1))')
-    _refused(config, None,
+    assert_refused(config, None,
              r'default_hooks\.profiler: has no `type`: the Runner replaces')
 
 
 def test_unknown_hook_type():
-    _refused(
+    assert_refused(
         SMOKE, {'default_hooks.logger.type': 'LogerHook'},
         r"default_hooks\.logger\.type: unknown hook type 'LogerHook'; "
         r"did you mean 'LoggerHook'")
 
 
 def test_train_loop_with_type_and_by_epoch():
-    _refused(SMOKE, {'train_cfg.by_epoch': True},
+    assert_refused(SMOKE, {'train_cfg.by_epoch': True},
              r'train_cfg\.by_epoch: give `type` or `by_epoch`, not both')
 
 
@@ -283,7 +283,7 @@ def test_misspelt_key_of_a_class_whose_kwargs_go_to_its_parent(
         "        dict(type='LintTransformToParent', scael=2),\n"
         "        dict(type='LintTransformKeepsKwargs', anything=1)]\n"
         "train_dataloader = dict(dataset=dict(pipeline=pipe))")
-    msg = _refused(
+    msg = assert_refused(
         config, None, r'1 config problem',
         r"train_dataloader\.dataset\.pipeline\.1\.scael: "
         r"LintTransformToParent takes no argument 'scael'; did you mean "
