@@ -20,7 +20,7 @@ model = dict(
     # first iterations' losses tiny
     train_cfg=dict(init_loss_norm=2))
 # the official recipes at the synthetic width (what make_ego4d_nlq writes:
-# vtg_plugins.testing.synthetic.groundnlq_recipes(vid_dim=64))
+# vtg_plugins.testing.synthetic.ego4d_nlq_recipes(vid_dim=64))
 _stores = dict(
     data_root=data_root,
     video_store=dict(type='LMDBStore', root='lmdb/video_features'),

@@ -11,8 +11,8 @@ from vtg_plugins.apis.recipes import resolve_query_recipe, resolve_recipe
 from vtg_plugins.features.config_recipes import stated_features
 from vtg_plugins.features.recipe import (missing_fields, query_store_recipe,
                                          recipe_conflicts, recipe_differences)
-from vtg_plugins.testing.synthetic import (groundnlq_recipes,
-                                           r2_tuning_recipes)
+from vtg_plugins.testing.synthetic import (clip_cache_recipes,
+                                           ego4d_nlq_recipes)
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
 #: configs whose datasets read feature stores
@@ -108,9 +108,9 @@ def test_groundnlq_configs_state_the_official_recipes(name):
 
 @pytest.mark.parametrize('name, recipes', [
     ('r2_tuning/r2_tuning_tiny_1xb32-12e_synthetic-qvhighlights.py',
-     r2_tuning_recipes()),
+     clip_cache_recipes()),
     ('groundnlq/groundnlq_tiny_1xb2-3e_synthetic-ego4d-nlq.py',
-     groundnlq_recipes(vid_dim=64)),
+     ego4d_nlq_recipes(vid_dim=64)),
 ])
 def test_tiny_configs_state_what_the_generators_write(name, recipes):
     """The demo / tiny configs accept the synthetic stores (the same calls

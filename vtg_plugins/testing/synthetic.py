@@ -20,8 +20,8 @@ tokens contain the topic and the video features inside its GT window contain
 a fixed random linear map of it (the same map for the whole dataset), so the
 moment is learnable from the query. Queries of one video occupy disjoint
 segments of it. Every store gets a ``meta.json``: the recipe of the
-official features its layout imitates (:func:`r2_tuning_recipes`,
-:func:`groundnlq_recipes`, the recipes the configs state, so their datasets
+official features its layout imitates (:func:`clip_cache_recipes`,
+:func:`ego4d_nlq_recipes`, the recipes the configs state, so their datasets
 accept the stores), with ``weights_hash='synthetic-seed{seed}'`` marking
 the features as generated.
 """
@@ -41,10 +41,10 @@ _OBJECTS = ('cup', 'knife', 'phone', 'keys', 'bottle', 'bag', 'book', 'plate',
             'hammer', 'towel', 'remote', 'wallet')
 
 
-def r2_tuning_recipes(k: int = 4, clip_len: float = 2.0,
-                      seed: int = 0) -> Tuple[dict, dict]:
-    """``meta.json`` of the video and query stores in R²-Tuning's layout:
-    the recipe of ``configs/r2_tuning/_base_/datasets/qvhighlights.py``
+def clip_cache_recipes(k: int = 4, clip_len: float = 2.0,
+                       seed: int = 0) -> Tuple[dict, dict]:
+    """``meta.json`` of the video and query stores of the official CLIP
+    feature cache (R²-Tuning's layout): the recipe of ``configs/r2_tuning/_base_/datasets/qvhighlights.py``
     (OpenAI CLIP ViT-B/32, its last ``k`` blocks, crop 224, fp16) at
     ``1 / clip_len`` fps."""
     clip = dict(backbone='ViT-B/32', weights='openai',
@@ -57,10 +57,10 @@ def r2_tuning_recipes(k: int = 4, clip_len: float = 2.0,
     return video, query
 
 
-def groundnlq_recipes(vid_dim: int = 2304,
+def ego4d_nlq_recipes(vid_dim: int = 2304,
                       seed: int = 0) -> Tuple[dict, dict]:
-    """``meta.json`` of the video and query stores in GroundNLQ's layout:
-    the recipes of ``configs/groundnlq/_base_/datasets/ego4d_nlq.py``
+    """``meta.json`` of the video and query stores of the official Ego4D NLQ
+    features (GroundNLQ's layout): the recipes of ``configs/groundnlq/_base_/datasets/ego4d_nlq.py``
     (InternVideo + EgoVLP features ``[T, vid_dim]``, OpenAI ViT-B/32 CLIP
     token features of the canonical question)."""
     marker = dict(weights_hash=f'synthetic-seed{seed}', dtype='float32')
@@ -201,7 +201,7 @@ def make_qvhighlights(root: PathLike,
     splits = splits or {'train': 4, 'val': 2}
     planter = _Planter(rng, txt_dim, vis_dim, signal, plant)
     vocabulary = _vocabulary(planter, num_topics)
-    recipe, query_recipe = r2_tuning_recipes(k, clip_len, seed)
+    recipe, query_recipe = clip_cache_recipes(k, clip_len, seed)
     video_root, query_root = root / 'clip_b32_vid_k4', root / 'clip_b32_txt_k4'
     vid_w = DirectoryWriter(video_root, meta=recipe, overwrite=True,
                             resume=False)
@@ -313,7 +313,7 @@ def make_ego4d_nlq(root: PathLike,
     splits = splits or {'train': 4, 'val': 2}
     planter = _Planter(rng, txt_dim, vid_dim, signal, plant)
     vocabulary = _vocabulary(planter, num_topics)
-    recipe, query_recipe = groundnlq_recipes(vid_dim, seed)
+    recipe, query_recipe = ego4d_nlq_recipes(vid_dim, seed)
     video_root = root / 'lmdb' / 'video_features'
     query_root = root / 'lmdb' / 'text_features'
     vid_w = LMDBWriter(video_root, array_name='features', compress=compress,
