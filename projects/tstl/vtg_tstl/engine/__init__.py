@@ -1,0 +1,2 @@
+"""engine of the TSTL project; each module registers on import."""
+from .optim_constructor import TSTLLayerDecayOptimWrapperConstructor  # noqa: F401
