@@ -1,13 +1,15 @@
-"""Test a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``.
+"""Test a checkpoint: ``python tools/test.py CONFIG [CHECKPOINT] [options]``.
 
 ``--dump FILE`` also writes the predictions: ``.pkl`` as MMEngine's raw
 results, ``.json``/``.jsonl`` in the dataset's official submission format.
 """
 import argparse
 import json
+import logging
 import os.path as osp
 
 from mmengine.config import DictAction
+from mmengine.logging import print_log
 
 import vtg_plugins  # noqa: F401  (installs the upstream fixes)
 from vtg_plugins.utils import launch
@@ -19,7 +21,12 @@ def parse_args(argv=None):
         epilog=launch.installed_projects_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file (path or URL)')
+    parser.add_argument(
+        'checkpoint',
+        nargs='?',
+        help='checkpoint file (path or URL); omit it only for a model that '
+        'loads its own weights (e.g. a selector + experts recognizer whose '
+        'config names their checkpoints)')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument(
         '--dump',
@@ -85,7 +92,11 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = launch.load_config(args.config, args.cfg_options)
     launch.set_work_dir(cfg, args.work_dir, args.config)
-    cfg.load_from = args.checkpoint
+    if args.checkpoint is not None:
+        cfg.load_from = args.checkpoint
+    else:
+        print_log('no CHECKPOINT given: testing the weights the model loads '
+                  'itself when built', logger='current', level=logging.WARNING)
     cfg.resume = False
     if args.dump:
         add_dump(cfg, osp.abspath(args.dump))

@@ -1,7 +1,7 @@
 """The parts of a config the MMEngine ``Runner`` reads, checked as it reads
 them (a mixin of the config lint's walker: ``component``, ``keys``,
 ``problem``, ``each``, ``children`` and ``resolve`` come from there)."""
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 from .config_keys import named_parameters
 from .config_report import join_path, key_needle
@@ -13,6 +13,21 @@ PARAMWISE_KEYS = {
     'dcn_offset_lr_mult'
 }
 
+
+
+def paramwise_keys(ctor: type) -> Optional[frozenset]:
+    """The ``paramwise_cfg`` keys constructor ``ctor`` reads: its
+    ``paramwise_keys`` attribute when it declares one, MMEngine's own keys
+    when it keeps the default reading, else ``None`` (unknown: a constructor
+    that overrides ``__call__`` or ``add_params`` reads them itself)."""
+    from mmengine.optim import DefaultOptimWrapperConstructor as Default
+    declared = getattr(ctor, 'paramwise_keys', None)
+    if declared is not None:
+        return frozenset(declared)
+    if ctor.__call__ is Default.__call__ and \
+            ctor.add_params is Default.add_params:
+        return PARAMWISE_KEYS
+    return None
 
 class RunnerSlots:
     """One method per top-level key of the Runner (``train_cfg``,
@@ -134,8 +149,10 @@ class RunnerSlots:
             default_type='OptimWrapper',
             extra={'constructor', 'paramwise_cfg'})
         paramwise = node.get('paramwise_cfg')
-        self.keys(paramwise, join_path(path, 'paramwise_cfg'), PARAMWISE_KEYS,
-                  'paramwise_cfg')
+        accepted = paramwise_keys(ctor)
+        if accepted is not None:
+            self.keys(paramwise, join_path(path, 'paramwise_cfg'), accepted,
+                      'paramwise_cfg')
         if isinstance(paramwise, dict) and \
                 isinstance(paramwise.get('custom_keys'), dict):
             for name, mults in paramwise['custom_keys'].items():

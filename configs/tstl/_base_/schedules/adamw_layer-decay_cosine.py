@@ -43,6 +43,7 @@ train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-# the lr is written out for the total batch; MMEngine's scaling would ignore
-# accumulative_counts
+# the lr is written out for the total batch; entry configs set
+# base_batch_size = GPUs x per-GPU batch (MMEngine scales by that ratio and
+# ignores accumulative_counts, which an other GPU count keeps)
 auto_scale_lr = dict(enable=False, base_batch_size=256)

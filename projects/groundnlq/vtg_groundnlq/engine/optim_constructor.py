@@ -37,6 +37,9 @@ class GroundNLQOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     ``weight_decay``, everything else with 0. ``paramwise_cfg`` is not
     supported (it would silently change the groups)."""
 
+    #: reads no ``paramwise_cfg`` key (config checks use it too)
+    paramwise_keys = frozenset()
+
     def __call__(self, model: nn.Module) -> OptimWrapper:
         if self.paramwise_cfg:
             raise ValueError('GroundNLQOptimWrapperConstructor does not take '

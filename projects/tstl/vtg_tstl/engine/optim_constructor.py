@@ -110,6 +110,9 @@ class TSTLLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     comes from the ``optim_wrapper`` config.
     """
 
+    #: the ``paramwise_cfg`` keys it reads (config checks use it too)
+    paramwise_keys = PARAMWISE_KEYS
+
     def __call__(self, model: nn.Module) -> OptimWrapper:
         unknown = set(self.paramwise_cfg) - PARAMWISE_KEYS
         if unknown:

@@ -78,6 +78,12 @@ class _TSTLHead(BaseHead):
         self.feature_loss = (
             MODELS.build(feature_loss) if feature_loss is not None else None)
 
+    def average_clip(self, cls_scores: Tensor, num_segs: int = 1) -> Tensor:
+        """``BaseHead.average_clip`` of ``[N * num_segs, C]`` scores in
+        float32: under bf16 (DeepSpeed, autocast) the view softmax stays
+        exact and the metrics get scores numpy can read."""
+        return super().average_clip(cls_scores.float(), num_segs)
+
     @staticmethod
     def _init_linear(fc: nn.Linear, std: float, scale: float) -> None:
         """Trunc-normal ``std``, zero bias, both times ``scale`` (the

@@ -1,0 +1,37 @@
+# The SSv2 fine-tuning on DeepSpeed, as the official runs it
+# (--enable_deepspeed: fp16 with dynamic loss scaling, initial_scale_power 7,
+# loss_scale_window 128; util_tools/utils.py create_ds_config) with ZeRO
+# stage 2, through MMEngine's FlexibleRunner. Gradient accumulation moves
+# into DeepSpeed (--update_freq 4).
+#   bash tools/dist_train.sh \
+#       configs/tstl/tstl_clip-videomae-b16-bidir_16xb6-50e_ssv2_deepspeed-zero2-fp16.py 8
+_base_ = ['./tstl_clip-videomae-b16-bidir_16xb6-50e_ssv2.py']
+strategy = dict(
+    type='DeepSpeedStrategy',
+    fp16=dict(
+        enabled=True,
+        loss_scale=0,
+        initial_scale_power=7,
+        loss_scale_window=128),
+    inputs_to_half=['inputs'],
+    zero_optimization=dict(
+        stage=2,
+        allgather_partitions=True,
+        reduce_scatter=True,
+        allgather_bucket_size=50000000,
+        reduce_bucket_size=50000000,
+        overlap_comm=True,
+        contiguous_gradients=True),
+    train_micro_batch_size_per_gpu={{_base_.batch}},
+    gradient_accumulation_steps={{_base_.accumulate}})
+optim_wrapper = dict(
+    _delete_=True,
+    type='DeepSpeedOptimWrapper',
+    constructor='TSTLLayerDecayOptimWrapperConstructor',
+    paramwise_cfg=dict(layer_decay_rate=0.75),
+    optimizer=dict(
+        type='AdamW',
+        lr={{_base_.optim_wrapper.optimizer.lr}},
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.05))
