@@ -5,7 +5,8 @@
 # --drop_path 0.3 --mixup_prob 0.9 --warmup_epochs 5) on one GPU (the
 # official batch sampler is not distributed; ours is, so more GPUs work).
 #   python tools/train.py \
-#       configs/tstl/tstl_clip-videomae-b16-selector_1xb8-10e_ssv2.py
+#       configs/tstl/tstl_clip-videomae-b16-selector_1xb8-10e_ssv2.py \
+#       --work-dir work_dirs/tstl_ssv2_selector
 _base_ = ['./tstl_clip-videomae-b16-bidir_16xb6-50e_ssv2.py']
 grouping = 'configs/tstl/groupings/ssv2_class_grouping.json'
 num_groups = 15

@@ -1,6 +1,10 @@
 # TSTL stage 1 at toy size: the tiny model trained to predict the group
 # (2 groups of 2 classes, groupings/tiny_4-classes_2-groups.json) of the
-# synthetic videos of tstl_tiny_1xb4-6e_synthetic-videos.py, with class-balanced batches (2 groups x 2 clips).
+# synthetic videos of tstl_tiny_1xb4-6e_synthetic-videos.py, with
+# class-balanced batches (2 groups x 2 clips):
+#   python tools/train.py \
+#       configs/tstl/tstl_tiny-selector_1xb4-6e_synthetic-videos.py \
+#       --work-dir work_dirs/tstl_tiny_selector
 _base_ = ['./tstl_tiny_1xb4-6e_synthetic-videos.py']
 grouping = 'configs/tstl/groupings/tiny_4-classes_2-groups.json'
 num_groups = 2

@@ -188,6 +188,20 @@ def test_misspelt_optimizer_and_wrapper_arguments():
         r" no argument 'bias_lr_mul'; did you mean 'bias_lr_mult'")
 
 
+def test_misspelt_key_of_a_constructor_with_its_own_paramwise_keys():
+    # TSTL's layer-decay constructor reads `layer_decay_rate`, not MMEngine's
+    # keys: the lint checks against the keys it declares
+    tiny = REPO / 'configs' / 'tstl' / 'tstl_tiny_1xb4-6e_synthetic-videos.py'
+    msg = assert_refused(
+        tiny, {'optim_wrapper.paramwise_cfg.layer_decay_rat': 0.7},
+        r"optim_wrapper\.paramwise_cfg\.layer_decay_rat: paramwise_cfg "
+        r"takes no argument 'layer_decay_rat'; did you mean "
+        r"'layer_decay_rate'\?")
+    assert 'layer_decay_rate:' not in msg
+    cfg = launch.load_config(str(tiny), None)
+    launch.lint_config(cfg, str(tiny), None)  # its own keys pass
+
+
 def test_misspelt_param_scheduler_argument():
     assert_refused(
         SMOKE, {'param_scheduler.1.milestone': [2]},
