@@ -1,0 +1,1 @@
+"""hooks of the TempCLR project; each module registers on import."""
