@@ -3,7 +3,7 @@
 Usage::
 
     python tools/evaluate.py TASK --pred FILE [--gt FILE] \
-        [--protocol official|r2tuning|hd_vila|tempclr] [--out FILE]
+        [--protocol official|r2tuning|hd_vila|tempclr|exact] [--out FILE]
 
 TASK and its inputs (the official formats):
 
@@ -16,6 +16,14 @@ TASK and its inputs (the official formats):
   R²-Tuning's ``youtube_anno.json`` / ``tvsum_anno.json``;
 - ``retrieval``: ``--pred`` .npz with ``text`` + ``video`` ``[N, D]`` (row i
   matches row i) or ``sim`` ``[N, N]``; no ``--gt``;
+- ``full_video_retrieval``: ``--pred`` .npz with ``video_ids`` ``[N]`` (the
+  video of each clip, strings or integers) and either ``text`` + ``video``
+  ``[N, D]`` (caption and clip features of clip i; scores are raw dot
+  products) or ``sim`` ``[N, N]`` (caption t x clip c); no ``--gt``;
+  ``--protocol exact`` (default) or ``official``;
+- ``few_shot``: ``--pred`` json list of ``{"episode_id", "pred_label",
+  "gt_label"}`` records, one per query or one per episode with a label list
+  per query; no ``--gt``;
 - ``crosstask``: ``--pred`` pickle of TempCLR's CrossTask predictor
   (``{"Y_pred": {task: {vid: [T, K]}}, "Y_true": ...}``), ``--gt`` optional
   directory of the official ``{task}_{vid}.csv`` annotations;
@@ -48,7 +56,8 @@ from vtg_plugins.evaluation.submission import (check_ego4d_nlq_submission,
 from vtg_plugins.utils.io import atomic_write_text
 
 TASKS = ('qvhighlights', 'moment_retrieval', 'charades', 'tacos', 'ego4d_nlq',
-         'youtube', 'tvsum', 'retrieval', 'crosstask', 'qa', 'mc')
+         'youtube', 'tvsum', 'retrieval', 'full_video_retrieval', 'crosstask',
+         'qa', 'mc', 'few_shot')
 NEEDS_GT = {
     'qvhighlights', 'moment_retrieval', 'ego4d_nlq', 'youtube', 'tvsum', 'qa',
     'mc'
@@ -63,10 +72,14 @@ def parse_args(argv=None):
     p.add_argument('--gt', help='ground-truth file (or CrossTask csv dir)')
     p.add_argument(
         '--protocol',
-        choices=tuple(F.qvhighlights.PROTOCOLS) + tuple(F.RETRIEVAL_PROTOCOLS),
+        choices=tuple(
+            dict.fromkeys(
+                tuple(F.qvhighlights.PROTOCOLS) +
+                tuple(F.RETRIEVAL_PROTOCOLS) + F.FULL_VIDEO_PROTOCOLS)),
         help='grounding: official (moment_detr; default for qvhighlights) '
         'or r2tuning (vtg_eval; default for moment_retrieval); retrieval: '
-        'hd_vila (default) or tempclr')
+        'hd_vila (default) or tempclr; full_video_retrieval: exact '
+        '(default) or official')
     p.add_argument(
         '--on-invalid',
         default='raise',
@@ -154,6 +167,56 @@ def eval_retrieval(args):
                              f'or "sim", has {sorted(z)}')
         return F.text_video_retrieval(z['text'], z['video'], args.protocol
                                       or 'hd_vila')
+
+
+def eval_full_video_retrieval(args):
+    protocol = args.protocol or 'exact'
+    if protocol not in F.FULL_VIDEO_PROTOCOLS:
+        raise ValueError(f'--protocol {protocol} is not a full-video '
+                         f'retrieval protocol {F.FULL_VIDEO_PROTOCOLS}')
+    with np.load(args.pred) as z:
+        names = set(z)
+        if 'video_ids' not in names or not ('sim' in names
+                                            or {'text', 'video'} <= names):
+            raise ValueError(f'{args.pred}: needs "video_ids" and either '
+                             f'"sim" or "text" + "video", has '
+                             f'{sorted(names)}')
+        try:
+            ids = z['video_ids']
+        except ValueError:  # object arrays need pickle: refused
+            raise ValueError(f'{args.pred}: "video_ids" must be an array '
+                             f'of strings or integers, not objects') from None
+        if ids.ndim != 1:
+            raise ValueError(f'{args.pred}: "video_ids" must be 1-D, got '
+                             f'shape {ids.shape}')
+        scores = z['sim'] if 'sim' in names else F.similarity(
+            z['text'], z['video'])
+    return F.full_video_retrieval(scores, ids.tolist(), protocol)
+
+
+def eval_few_shot(args):
+    records = load_json(args.pred)
+    if not isinstance(records, list):
+        raise ValueError(
+            f'{args.pred}: expected a json list of '
+            f'{{"episode_id", "pred_label", "gt_label"}} records, '
+            f'got {type(records).__name__}')
+    episodes = {}
+    for i, r in enumerate(records):
+        missing = [
+            k for k in ('episode_id', 'pred_label', 'gt_label')
+            if not isinstance(r, dict) or k not in r
+        ]
+        if missing:
+            raise ValueError(f'{args.pred}: record {i} misses {missing}')
+        pred, gt = np.ravel(r['pred_label']), np.ravel(r['gt_label'])
+        if pred.shape != gt.shape:
+            raise ValueError(f'{args.pred}: record {i} (episode '
+                             f'{r["episode_id"]!r}): {pred.size} '
+                             f'pred_label(s) for {gt.size} gt_label(s)')
+        episodes.setdefault(json.dumps(r['episode_id']), []).append(pred == gt)
+    return F.few_shot_accuracy([np.concatenate(c) for c in episodes.values()],
+                               [json.loads(e) for e in episodes])
 
 
 def _read_csv_dir(folder, y_pred):
@@ -267,6 +330,8 @@ def _evaluate(args) -> dict:
     return {
         'ego4d_nlq': eval_ego4d,
         'retrieval': eval_retrieval,
+        'full_video_retrieval': eval_full_video_retrieval,
+        'few_shot': eval_few_shot,
         'crosstask': eval_crosstask,
         'qa': eval_qa,
         'mc': eval_mc

@@ -41,7 +41,7 @@ def build_video_rows(features: np.ndarray, start: int, end: int,
     vmasks = torch.zeros(max_video_len, dtype=torch.bool)
     if length:
         vfeats[:length] = torch.from_numpy(
-            np.asarray(features[start:start + length], dtype=np.float32))
+            np.array(features[start:start + length], dtype=np.float32))
         vmasks[:length] = True
     return vfeats, vmasks
 

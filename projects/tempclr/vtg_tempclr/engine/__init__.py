@@ -1,1 +1,2 @@
 """hooks of the TempCLR project; each module registers on import."""
+from .retrieval_batching import RetrievalBatchingHook  # noqa: F401

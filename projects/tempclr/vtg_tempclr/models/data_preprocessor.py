@@ -21,11 +21,24 @@ def _flatten(samples: Sequence[Union[BaseDataElement, Sequence]]
     return flat
 
 
+def _items_of(inputs: dict) -> List[dict]:
+    """One batched input dict, or ``pseudo_collate``'s dict of per-item
+    lists, as a list of per-item dicts."""
+    if all(isinstance(v, (list, tuple)) for v in inputs.values()):
+        lengths = {len(v) for v in inputs.values()}
+        if len(lengths) != 1:
+            raise ValueError('TempCLRDataPreprocessor: the input lists have '
+                             f'different lengths {sorted(lengths)}')
+        return [dict(zip(inputs, row)) for row in zip(*inputs.values())]
+    return [inputs]
+
+
 @MODELS.register_module()
 class TempCLRDataPreprocessor(BaseDataPreprocessor):
     """Concatenate the rows of a batch of TempCLR items.
 
-    Each item of a ``pseudo_collate`` batch holds ``inputs`` with
+    Each item of a ``tempclr_collate`` batch (``pseudo_collate`` works too
+    while every item holds one sample) holds ``inputs`` with
     ``vfeats [Nv_i, Lv, D]``, ``vmasks [Nv_i, Lv]``, ``caps [Nt_i, Lt]``,
     ``cmasks [Nt_i, Lt]`` and ``data_samples`` as one element or a list of
     elements (a HowTo100M group of videos). The result holds the rows of all
@@ -36,8 +49,8 @@ class TempCLRDataPreprocessor(BaseDataPreprocessor):
 
     def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
         inputs = data['inputs']
-        if isinstance(inputs, dict):  # already batched
-            inputs = [inputs]
+        if isinstance(inputs, dict):
+            inputs = _items_of(inputs)
         batched = {}
         for key in _KEYS:
             rows = [item[key] for item in inputs]
