@@ -64,9 +64,10 @@ class RegistryLookup:
                 import mmengine.registry as roots
                 root = getattr(roots, name)
                 # no child of that scope: the root, as in
-                # switch_scope_and_registry (without its warning)
-                self._registries[name] = root._search_child(
-                    self.scope_name) or root
+                # switch_scope_and_registry (without its warning); a child
+                # whose lazy imports have not run yet is empty, hence falsy
+                child = root._search_child(self.scope_name)
+                self._registries[name] = root if child is None else child
         return self._registries[name]
 
     def all_names(self) -> Tuple[str, ...]:

@@ -30,6 +30,7 @@ from vtg_plugins.evaluation.functional.sequence_alignment import (
     dtw_distance, otam_distance)
 from vtg_plugins.registry import MODELS
 from .alignment import cosine_similarity_eps, soft_dtw, soft_otam
+from .weight_loading import load_converted_checkpoint
 
 FEW_SHOT_METRICS = ('dtw', 'otam')
 
@@ -67,11 +68,17 @@ class TempCLRVideoTokenEncoder(nn.Module):
             [M, F, D], vmasks [M, F]) -> [M, F, H]``, e.g.
             ``dict(type='TempCLRDualEncoder', ...)``; its ``trainable``
             setting decides which parameters train.
+        checkpoint (str, optional): a converted TempCLR / VideoCLIP
+            checkpoint (``tools/convert_official.py``; path or URL) loaded
+            strictly into ``encoder`` when this module is built, so a test
+            config needs no checkpoint in the classifier's own key names.
     """
 
-    def __init__(self, encoder: dict):
+    def __init__(self, encoder: dict, checkpoint: Optional[str] = None):
         super().__init__()
         self.encoder = MODELS.build(encoder)
+        if checkpoint is not None:
+            load_converted_checkpoint(self.encoder, checkpoint)
 
     def forward(self, vfeats: Tensor, vmasks: Tensor) -> Tensor:
         """``vfeats [M, F, D]``, ``vmasks [M, F]`` -> ``[M, F, H]``."""

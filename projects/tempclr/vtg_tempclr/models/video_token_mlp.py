@@ -34,5 +34,8 @@ class VideoTokenMLP(nn.Module):
         if vfeats.shape[-1] != self.input_dim:
             raise ValueError(f'VideoTokenMLP expects {self.input_dim}-d video '
                              f'features, got shape {list(vfeats.shape)}')
+        # features arrive float32; a half-precision model (DeepSpeed fp16)
+        # takes them in its own dtype
+        vfeats = vfeats.to(self.linear1.weight.dtype)
         hidden = self.activation(self.linear1(vfeats))
         return self.linear2(self.LayerNorm(hidden))

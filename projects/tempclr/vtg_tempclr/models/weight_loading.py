@@ -148,7 +148,8 @@ def load_bert_towers(video_bert: BertTower, text: BertTower,
 
 def load_converted_checkpoint(model: nn.Module, path: PathLike) -> None:
     """Load an MMEngine checkpoint (``state_dict`` in our names, as
-    ``tools/convert_official.py`` writes) into ``model``, strictly.
+    ``tools/convert_official.py`` writes) into ``model``, strictly; ``path``
+    is a local file or a URL that MMEngine's ``CheckpointLoader`` reads.
 
     Raises:
         FileNotFoundError: no such file.
@@ -156,7 +157,7 @@ def load_converted_checkpoint(model: nn.Module, path: PathLike) -> None:
             that do not fit, naming the file.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if '://' not in path and not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint {path} does not exist')
     ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
     state_dict = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) \
