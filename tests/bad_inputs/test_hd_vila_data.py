@@ -191,6 +191,16 @@ def test_bad_qa_records(tmp_path):
     refused(lambda: qa(data, task='action'), "task must be one of")
 
 
+def test_training_answer_outside_the_vocabulary(tmp_path):
+    data = make_qa_data(tmp_path)  # its 4th question's answer is 'zebra'
+    refused(lambda: qa(data), data.ann_file, 'line 4',
+            "training answer 'zebra' is not in the answer vocabulary",
+            "train_oov='ignore'")
+    assert qa(data, train_oov='ignore').get_data_info(3)['answer_label'] == -1
+    assert qa(data, test_mode=True).get_data_info(3)['answer_label'] == -1
+    refused(lambda: qa(data, train_oov='skip'), "train_oov must be")
+
+
 @pytest.mark.parametrize('change, expected', [
     (dict(options=['jump', 'sit']), '2 options, expected 5'),
     (dict(answer=5), 'answer 5 is outside the 5 options'),

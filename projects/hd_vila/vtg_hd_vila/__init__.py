@@ -6,4 +6,5 @@ models, the datasets and their transforms.
 """
 import vtg_plugins  # noqa: F401  (registries and upstream fixes first)
 
-from . import datasets, models  # noqa: F401,E402
+from . import datasets, engine, models  # noqa: F401,E402
+from . import embedding  # noqa: F401,E402  (zero-shot embeddings)

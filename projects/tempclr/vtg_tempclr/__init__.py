@@ -8,3 +8,4 @@ CrossTask / few-shot datasets and their transforms, and the hooks.
 import vtg_plugins  # noqa: F401  (registries and upstream fixes first)
 
 from . import datasets, engine, models  # noqa: F401,E402
+from . import embedding  # noqa: F401,E402  (zero-shot embeddings)

@@ -25,7 +25,7 @@ def official_ids(vocab_file, text, max_len):
     return row + [0] * (max_len - len(row))
 
 
-def qa_dataset(data, task, pipeline=()):
+def qa_dataset(data, task, pipeline=(), **kwargs):
     return DATASETS.build(
         dict(
             type='HDVILAVideoQADataset',
@@ -35,14 +35,16 @@ def qa_dataset(data, task, pipeline=()):
             max_txt_len=30,
             task=task,
             data_prefix=data.data_prefix,
-            pipeline=list(pipeline)))
+            pipeline=list(pipeline),
+            **kwargs))
 
 
 @pytest.mark.parametrize('task, key', [('frameqa', 'gif_name'),
                                        ('msrvtt_qa', 'video_id')])
 def test_open_ended_qa_items(tmp_path, task, key):
     data = make_qa_data(tmp_path, task)
-    ds = qa_dataset(data, task, hd_vila_pipeline('gif', True, 1, max_size=24))
+    ds = qa_dataset(data, task, hd_vila_pipeline('gif', True, 1, max_size=24),
+                    train_oov='ignore')
     # the vocabulary: sorted answers of the first three questions
     assert ds.ans2label == {'guitar': 0, 'red': 1, 'two': 2}
     assert ds.num_answers == 3
@@ -64,7 +66,7 @@ def test_open_ended_qa_items(tmp_path, task, key):
 
 def test_out_of_vocabulary_answer_counts_as_wrong(tmp_path):
     data = make_qa_data(tmp_path, 'frameqa')
-    ds = qa_dataset(data, 'frameqa')
+    ds = qa_dataset(data, 'frameqa', test_mode=True)
     metric = OpenEndedQAMetric(ans2label=data.ans2label_file, task='frameqa')
     samples = []
     for i in range(len(ds)):

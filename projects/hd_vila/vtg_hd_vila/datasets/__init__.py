@@ -13,3 +13,6 @@ from .multiple_choice import (
     HDVILAMSRVTTMCDataset,  # noqa: F401
     HDVILATGIFMultipleChoiceDataset)
 from .pipelines import hd_vila_pipeline  # noqa: F401
+from .pretrain import (
+    HDVILAPretrainDataset,  # noqa: F401
+    hd_vila_pretrain_pipeline)

@@ -15,10 +15,12 @@ Annotation files (``.jsonl``, official ``mk_tgif_qa_dataloader``):
 The answer vocabulary is the official ``ans2label`` json (``{answer:
 label}``: ``frameqa_trainval_ans2label.json``, ``train_ans2label.json``).
 ``question_id`` is the record's 0-based position in its file, as official.
-A GT answer outside the vocabulary gets ``answer_label = -1``: the model
-cannot predict it, so the exact-match evaluation (which compares answer
-strings) counts it as wrong, as official; a training loss must ignore -1
-(the official training crashes on it with a ``KeyError``).
+A GT answer outside the vocabulary gets ``answer_label = -1`` in test mode:
+the model cannot predict it, so the exact-match evaluation (which compares
+answer strings) counts it as wrong, as official. In training such an
+answer is an error naming the file and line (the official training crashes
+on it with a bare ``KeyError``), unless ``train_oov='ignore'``, which keeps
+the question with label -1 for the loss to skip.
 """
 from typing import Dict, List, Tuple
 
@@ -75,6 +77,8 @@ class HDVILAVideoQADataset(HDVILABaseDataset):
         vocab_file (str): local BERT ``vocab.txt``.
         max_txt_len (int): official 30 (TGIF) / 100 (MSRVTT-QA).
         task (str): ``'frameqa'`` or ``'msrvtt_qa'``.
+        train_oov (str): a training answer outside the vocabulary:
+            ``'error'`` (default) or ``'ignore'`` (label -1, no loss).
         data_prefix (dict): ``video``: the folder of the ``.mp4`` files.
         **kwargs: :class:`~.base.HDVILABaseDataset` arguments.
 
@@ -90,8 +94,13 @@ class HDVILAVideoQADataset(HDVILABaseDataset):
                  vocab_file: str,
                  max_txt_len: int,
                  task: str,
+                 train_oov: str = 'error',
                  data_prefix: dict = None,
                  **kwargs) -> None:
+        if train_oov not in ('error', 'ignore'):
+            raise ValueError("train_oov must be 'error' or 'ignore', got "
+                             f'{train_oov!r}')
+        self.train_oov = train_oov
         if task not in ANSWER_TYPES:
             raise ValueError(f'task must be one of {sorted(ANSWER_TYPES)} '
                              f'(open-ended QA), got {task!r}')
@@ -113,6 +122,13 @@ class HDVILAVideoQADataset(HDVILABaseDataset):
             raise ValueError(
                 f'{where}: answer_type {answer_type!r} is not one of the '
                 f'{self.task} types {ANSWER_TYPES[self.task]}')
+        label = self.ans2label.get(answer, OUT_OF_VOCAB)
+        if (label == OUT_OF_VOCAB and not self.test_mode
+                and self.train_oov == 'error'):
+            raise ValueError(
+                f'{where}: the training answer {answer!r} is not in the '
+                f'answer vocabulary ({len(self.ans2label)} answers); fix the '
+                "record or set train_oov='ignore' to train without it")
         info = dict(
             question_id=index,
             video_id=video_id,
@@ -120,7 +136,7 @@ class HDVILAVideoQADataset(HDVILABaseDataset):
             question=question[0],
             answer=answer,
             answer_type=answer_type,
-            answer_label=self.ans2label.get(answer, OUT_OF_VOCAB))
+            answer_label=label)
         return info, question
 
     def get_data_info(self, idx: int) -> dict:

@@ -79,6 +79,21 @@ def cpu_float(x: torch.Tensor) -> torch.Tensor:
     return x.detach().to(torch.promote_types(x.dtype, torch.float32)).cpu()
 
 
+def pretrained_entries(init_cfg) -> List[dict]:
+    """``init_cfg`` (None, one ``Pretrained`` dict or a list of them) as a
+    list of ``Pretrained`` dicts; anything else is a ValueError."""
+    if init_cfg is None:
+        return []
+    entries = list(init_cfg) if isinstance(init_cfg,
+                                           (list, tuple)) else [init_cfg]
+    if not entries or not all(
+            isinstance(c, dict) and c.get('type') == 'Pretrained'
+            and c.get('checkpoint') for c in entries):
+        raise ValueError("init_cfg must be None, dict(type='Pretrained', "
+                         f'checkpoint=...) or a list of them, got {init_cfg}')
+    return entries
+
+
 class HDVILAVideoTextModel(BaseModel):
     """Video encoder + BERT config; subclasses add ``transformer`` (the
     official ``HDVILA.transformer``, so official ``transformer.*`` weights
@@ -93,7 +108,16 @@ class HDVILAVideoTextModel(BaseModel):
         bert_config (dict): see :func:`build_bert_config` (BERT-large by
             default; tests pass tiny configs).
         data_preprocessor (dict): default ``HDVILADataPreprocessor``.
-        init_cfg (dict, optional): MMEngine init config.
+        init_cfg (dict | list, optional): ``dict(type='Pretrained',
+            checkpoint=...)``, a checkpoint converted by
+            ``tools/convert_official.py`` (or saved by a run), loaded
+            strictly by :meth:`init_weights` (an unconverted official file
+            is refused: its ``transformer.*`` names alone would load and
+            leave the video encoder at its init); or a list of them, the
+            first loaded so, each later one over it, overwriting the keys it
+            holds (unknown keys and other shapes are still refused): the
+            official stage-2 start, a stage-1 run over the converted
+            ResNet + BERT.
     """
 
     def __init__(self,
@@ -102,12 +126,26 @@ class HDVILAVideoTextModel(BaseModel):
                  data_preprocessor: Optional[dict] = dict(
                      type='HDVILADataPreprocessor'),
                  init_cfg: Optional[dict] = None) -> None:
+        pretrained_entries(init_cfg)  # raises on another kind
         if isinstance(data_preprocessor, dict):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.bert_config = build_bert_config(bert_config)
         self.video_encoder = MODELS.build(video_encoder)
+
+    def init_weights(self) -> None:
+        """The children's own initialisation (the video encoder's
+        ``cnn_checkpoint``), then the converted ``init_cfg`` checkpoint over
+        the whole model, strictly (heads it lacks keep their init)."""
+        init_cfg, self.init_cfg = self.init_cfg, None
+        super().init_weights()
+        self.init_cfg = init_cfg
+        # lazy: the converters module builds models itself
+        from ..converters import load_converted_checkpoint
+        for i, entry in enumerate(pretrained_entries(init_cfg)):
+            load_converted_checkpoint(
+                self, entry['checkpoint'], partial=i > 0)
 
     @property
     def text_device(self) -> torch.device:
