@@ -9,15 +9,19 @@ both):
    (16 videos x 16 clips, ``sampling_threshold`` 5, 32 candidates, hidden
    768; ``--size tiny``: 3 x 8, 4, 6, 16), ``dtw`` and ``otam``:
    ``vtg_tempclr.models.losses.TemporalAlignmentLoss`` against
-   :func:`loop_alignment_loss`, the official procedure written out (per
-   video selection, one ``index_select`` per negative order, a Python loop
-   over the cells of the cumulative matrix). Both get the same candidate
-   orders. Timed in float32; values and gradients are compared in float64
-   (they must agree to 1e-10).
+   :func:`loop_baselines.loop_alignment_loss`, the official procedure
+   written out (per video selection, one ``index_select`` per negative
+   order, a Python loop over the cells of the cumulative matrix). Both get
+   the same candidate orders. Timed in float32; values and gradients are
+   compared in float64 (they must agree to 1e-10). Each timed call follows
+   one of the other side (as in training, where the loss follows the
+   model: the caches hold little of its code and data, which costs ours up
+   to 2x on a shared machine); ``--warm-calls K`` also times ``K``
+   back-to-back calls per sample (reported per call as ``warm``).
 2. **Full-video retrieval** on a YouCook2-sized set (3,350 clips in 457
    videos of 3..14 clips; tiny: 120 in 20): ``vtg_plugins``'
    ``full_video_retrieval(scores, clip_video_ids, protocol='official')``
-   against :func:`loop_full_video_retrieval`, the official
+   against :func:`loop_baselines.loop_full_video_retrieval`, the official
    ``FullVideoRetrievalMetric`` procedure (every pair sliced, scaled in
    place, padded to ``L x L``, cumulated by Python loops over cells, in
    float32 like the official code); the nine metric values must be equal.
@@ -28,7 +32,7 @@ Prints a summary and, on the last line, one JSON object; the exit status is
 Usage::
 
     python projects/tempclr/tools/benchmark.py [--size full|tiny] \
-        [--rounds 3] [--threads 2]
+        [--rounds 3] [--threads 2] [--warm-calls 5]
 """
 import argparse
 import itertools
@@ -37,11 +41,12 @@ import random
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from loop_baselines import (EPS, LBDA, loop_alignment_loss,
+                            loop_full_video_retrieval)
 
 SIZES = dict(
     full=dict(
@@ -60,94 +65,9 @@ SIZES = dict(
         hidden=16,
         eval_clips=120,
         eval_videos=20))
-LBDA, EPS = 0.1, 0.01
 MIN_CLIPS, MAX_CLIPS = 3, 14
-RECALL_NAMES = [f'{p}R{k}' for p in ('', 'DTW-', 'OTAM-') for k in (1, 5, 10)]
 
 # ------------------------------------------------------------ alignment loss
-
-
-def _loop_cumulative(dists: torch.Tensor, metric: str) -> torch.Tensor:
-    """Soft-min DTW / one-direction OTAM of ``[B, N, L, M]``, cell by cell
-    over the whole batch (the official loops); returns ``[B, N]``."""
-
-    def softmin(*cells):
-        terms = torch.stack([-c / LBDA for c in cells], dim=-1)
-        return -LBDA * torch.logsumexp(terms, dim=-1)
-
-    if metric == 'otam':
-        dists = F.pad(dists, (1, 1))
-    rows, cols = dists.shape[-2:]
-    cum = torch.zeros(dists.shape, dtype=dists.dtype)
-    if metric == 'dtw':
-        cum[..., 0, 0] = dists[..., 0, 0]
-        for m in range(1, cols):
-            cum[..., 0, m] = dists[..., 0, m] + cum[..., 0, m - 1]
-        for r in range(1, rows):
-            cum[..., r, 0] = dists[..., r, 0] + cum[..., r - 1, 0]
-        for r in range(1, rows):
-            for m in range(1, cols):
-                cum[..., r, m] = dists[..., r, m] + softmin(
-                    cum[..., r - 1, m - 1], cum[..., r, m - 1], cum[..., r - 1,
-                                                                    m])
-        return cum[..., -1, -1]
-    for m in range(1, cols):
-        cum[..., 0, m] = dists[..., 0, m] + cum[..., 0, m - 1]
-    for r in range(1, rows):
-        for m in range(1, cols):
-            near = [cum[..., r - 1, m - 1], cum[..., r, m - 1]]
-            if m in (1, cols - 1):
-                near.append(cum[..., r - 1, m])
-            cum[..., r, m] = dists[..., r, m] + softmin(*near)
-    return cum[..., -1, -1]
-
-
-def loop_alignment_loss(pooled_video, pooled_text, bounds, metric: str,
-                        cfg: dict, orders: Callable) -> torch.Tensor:
-    """The official ``temporal_alignment``, written out with loops.
-
-    ``bounds``: ``(text_start, text_end, video_start, video_end)`` ``[N]``;
-    ``orders(T)``: candidate orders in trial order, once per kept video.
-    """
-    per, threshold = cfg['clips'], cfg['threshold']
-    keys = []
-    for v in range(len(pooled_video) // per):
-        ts, te, vs, ve = (b[v * per:(v + 1) * per] for b in bounds)
-        kept, text_end, video_end = [], -1, -1
-        for i in range(per):
-            if ts[i] > text_end and vs[i] > video_end:
-                kept.append(i)
-                text_end, video_end = te[i], ve[i]
-        if len(kept) < threshold:
-            continue
-        picks = [int(f) for f in np.linspace(0, len(kept) - 1, threshold)]
-        rows = torch.tensor([v * per + kept[p] for p in picks])
-        text = torch.index_select(pooled_text, 0, rows)
-        video = torch.index_select(pooled_video, 0, rows)
-        norms = text.norm(dim=-1)[:, None] @ video.norm(dim=-1)[None, :]
-        dist = 1 - (text @ video.t()) / (norms + EPS)
-        identity = tuple(range(threshold))
-        candidates = [dist]
-        for order in orders(threshold):
-            if tuple(order) != identity:
-                candidates.append(
-                    torch.index_select(dist, 0, torch.tensor(order)))
-            if len(candidates) == cfg['candidates']:
-                break
-        keys.append(torch.stack(candidates))
-    # [1, V * S, clips, sentences], as the official rearrange
-    keys = torch.stack(keys).flatten(0, 1).transpose(-1, -2)[None]
-    if metric == 'dtw':
-        costs = _loop_cumulative(keys, 'dtw')
-    else:
-        costs = _loop_cumulative(keys, 'otam') + _loop_cumulative(
-            keys.transpose(-1, -2), 'otam')
-    size = cfg['candidates']
-    loss = sum(
-        F.cross_entropy(-costs[:, i * size:(i + 1) *
-                               size], torch.zeros(1, dtype=torch.long))
-        for i in range(costs.shape[1] // size))
-    return loss / (costs.shape[1] // size)
 
 
 def _loss_inputs(cfg: dict, dtype: torch.dtype, seed: int = 0):
@@ -209,8 +129,10 @@ def _loss_runners(cfg: dict, metric: str, bounds, lists) -> Dict:
 
 def _interleaved(runners: Dict[str, Callable],
                  rounds: int,
-                 warmup: bool = True) -> Dict:
-    """Median wall time of each runner over ``rounds`` interleaved calls,
+                 warmup: bool = True,
+                 calls: int = 1) -> Dict:
+    """Median wall time of a call of each runner over ``rounds`` interleaved
+    samples of ``calls`` back-to-back calls (the sample's time / ``calls``),
     after one untimed warm-up call each (``warmup``)."""
     for run in runners.values() if warmup else ():
         run()
@@ -218,12 +140,13 @@ def _interleaved(runners: Dict[str, Callable],
     for _ in range(rounds):
         for name, run in runners.items():
             t0 = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t0)
+            for _ in range(calls):
+                run()
+            times[name].append((time.perf_counter() - t0) / calls)
     return {
         name:
         dict(
-            median_s=statistics.median(ts), times_s=[round(t, 4) for t in ts])
+            median_s=statistics.median(ts), times_s=[round(t, 6) for t in ts])
         for name, ts in times.items()
     }
 
@@ -236,7 +159,7 @@ def _kept_rows(cfg: dict, bounds) -> List[List[int]]:
         total_sample_size=cfg['candidates']).selected_rows(*bounds)
 
 
-def bench_alignment_loss(cfg: dict, rounds: int) -> Dict:
+def bench_alignment_loss(cfg: dict, rounds: int, warm_calls: int) -> Dict:
     report = {}
     for metric in ('dtw', 'otam'):
         check = _loss_inputs(cfg, torch.float64)
@@ -255,6 +178,12 @@ def bench_alignment_loss(cfg: dict, rounds: int) -> Dict:
             for k, f in runners.items()
         }
         entry = _interleaved(steps, rounds)
+        if warm_calls:
+            warm = _interleaved(steps, rounds, warmup=False, calls=warm_calls)
+            entry['warm'] = dict(
+                warm,
+                calls=warm_calls,
+                speedup=warm['loop']['median_s'] / warm['ours']['median_s'])
         entry.update(
             kept_videos=len(_kept_rows(cfg, check[2])),
             loss_float64=float(results['ours'][0]),
@@ -266,93 +195,6 @@ def bench_alignment_loss(cfg: dict, rounds: int) -> Dict:
 
 
 # ---------------------------------------------------- full-video retrieval
-
-
-def _official_recall(mat: np.ndarray) -> List[float]:
-    order = np.argsort(mat, 1)
-    gts = np.arange(len(mat))
-    return [
-        float(np.mean([g in p for g, p in zip(gts, order[:, -k:])]))
-        for k in (1, 5, 10)
-    ]
-
-
-def _loop_eval_cumulative(dists: torch.Tensor, otam: bool) -> torch.Tensor:
-    """The official hard-min evaluation recursions (OTAM's first real
-    column subtracts the minimum), cell by cell, into a float32 matrix."""
-    rows, cols = dists.shape[-2:]
-    cum = torch.zeros(dists.shape)
-    mn = torch.minimum
-    if not otam:
-        cum[..., 0, 0] = dists[..., 0, 0]
-    for m in range(1, cols):
-        cum[..., 0, m] = dists[..., 0, m] + cum[..., 0, m - 1]
-    if not otam:
-        for r in range(1, rows):
-            cum[..., r, 0] = dists[..., r, 0] + cum[..., r - 1, 0]
-    for r in range(1, rows):
-        for m in range(1, cols):
-            diag, left, up = (cum[..., r - 1,
-                                  m - 1], cum[..., r, m - 1], cum[..., r - 1,
-                                                                  m])
-            if not otam:
-                cum[..., r, m] = dists[..., r, m] + mn(mn(diag, left), up)
-            elif m == 1:
-                cum[..., r, m] = dists[..., r, m] - mn(mn(diag, up), left)
-            elif m == cols - 1:
-                cum[..., r, m] = dists[..., r, m] + mn(mn(diag, up), left)
-            else:
-                cum[..., r, m] = dists[..., r, m] + mn(diag, left)
-    return cum[..., -1, -1]
-
-
-def _official_pad(d: torch.Tensor, length: int, otam: bool) -> torch.Tensor:
-    if otam:
-        d = F.pad(d, (1, 1))
-        width = length + 2
-    else:
-        width = length
-    rows_short, cols_short = length - d.shape[-2], width - d.shape[-1]
-    d = F.pad(d, (0, cols_short, 0, rows_short), value=float('inf'))
-    d[..., -rows_short - 1:, -cols_short:] = 0
-    return d
-
-
-def loop_full_video_retrieval(scores: np.ndarray,
-                              clip_ids: Sequence[str]) -> Dict[str, float]:
-    """The official ``FullVideoRetrievalMetric.compute_metrics``, written
-    out (videos in order of first appearance instead of ``set`` order)."""
-    videos = list(dict.fromkeys(clip_ids))
-    inds = [[i for i, c in enumerate(clip_ids) if v in c] for v in videos]
-    best = np.stack([np.max(scores[:, g], axis=1) for g in inds], 1)
-    caption = np.stack([np.mean(best[g, :], axis=0) for g in inds], 0)
-    metrics = dict(zip(RECALL_NAMES[:3], _official_recall(caption)))
-    length = max(len(g) for g in inds)
-    for name in ('DTW', 'OTAM'):
-        otam = name == 'OTAM'
-        dist = torch.tensor(1 - scores)
-        rows, rows_t = [], []
-        for gi in inds:
-            row, row_t = [], []
-            for gj in inds:
-                block = dist[gi[0]:gi[-1] + 1,
-                             gj[0]:gj[-1] + 1].view(1, 1, len(gi),
-                                                    len(gj)).detach()
-                block *= (length * length) / (len(gi) * len(gj))
-                row.append(_official_pad(block, length, otam))
-                if otam:
-                    row_t.append(
-                        _official_pad(block.transpose(-2, -1), length, otam))
-            rows.append(torch.cat(row, dim=1))
-            if otam:
-                rows_t.append(torch.cat(row_t, dim=1))
-        cost = _loop_eval_cumulative(torch.cat(rows), otam)
-        if otam:
-            cost = cost + _loop_eval_cumulative(torch.cat(rows_t), otam)
-        metrics.update(
-            zip(RECALL_NAMES[3:6] if name == 'DTW' else RECALL_NAMES[6:],
-                _official_recall(-cost.numpy())))
-    return metrics
 
 
 def _retrieval_inputs(cfg: dict, seed: int = 0):
@@ -404,19 +246,30 @@ def main() -> None:
     parser.add_argument('--size', choices=sorted(SIZES), default='full')
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument(
+        '--warm-calls',
+        type=int,
+        default=5,
+        help='also time this many back-to-back alignment-loss calls per '
+        'sample (0: off)')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = SIZES[args.size]
     report = dict(
         size=args.size, rounds=args.rounds, threads=args.threads, batch=cfg)
-    report['alignment_loss'] = bench_alignment_loss(cfg, args.rounds)
+    report['alignment_loss'] = bench_alignment_loss(cfg, args.rounds,
+                                                    args.warm_calls)
     report['full_video_retrieval'] = bench_full_video_retrieval(
         cfg, args.rounds)
     ok = all(e['agree'] for e in report['alignment_loss'].values())
     for metric, e in report['alignment_loss'].items():
+        warm = (f" (warm, {e['warm']['calls']} back-to-back calls: loop "
+                f"{e['warm']['loop']['median_s']:.4f} s, ours "
+                f"{e['warm']['ours']['median_s']:.4f} s, loop / ours "
+                f"{e['warm']['speedup']:.1f})" if 'warm' in e else '')
         print(f"alignment loss {metric}: loop {e['loop']['median_s']:.4f} s, "
               f"ours {e['ours']['median_s']:.4f} s, loop / ours "
-              f"{e['speedup']:.1f}; float64 max abs diff "
+              f"{e['speedup']:.1f}{warm}; float64 max abs diff "
               f"{e['max_abs_diff_float64']}")
     retrieval = report['full_video_retrieval']
     if retrieval['available']:

@@ -1,6 +1,6 @@
 """projects/tempclr/tools/benchmark.py at tiny size, as a subprocess: the
-report's structure, the agreement of ours and the loop baselines, and the
-summary lines matching the JSON (never a timing)."""
+report's structure (cold and warm timings), the agreement of ours and the
+loop baselines, and the summary lines matching the JSON (never a timing)."""
 import json
 import statistics
 import sys
@@ -27,7 +27,7 @@ def _check_timing(entry, rounds):
 def test_tiny_benchmark_report(run_cmd):
     proc = run_cmd([
         sys.executable, TOOL, '--size', 'tiny', '--rounds', '2', '--threads',
-        '1'
+        '1', '--warm-calls', '2'
     ])
     lines = proc.stdout.strip().splitlines()
     report = json.loads(lines[-1])
@@ -39,6 +39,8 @@ def test_tiny_benchmark_report(run_cmd):
     assert set(losses) == {'dtw', 'otam'}
     for metric, entry in losses.items():
         _check_timing(entry, 2)
+        _check_timing(entry['warm'], 2)  # per call of 2 back-to-back calls
+        assert entry['warm']['calls'] == 2
         diffs = entry['max_abs_diff_float64']
         assert set(diffs) == {'loss', 'grad_pooled_video', 'grad_pooled_text'}
         assert entry['agree'] and max(diffs.values()) <= 1e-10
@@ -50,6 +52,8 @@ def test_tiny_benchmark_report(run_cmd):
         ]
         assert len(summary) == 1
         assert f"ours {entry['ours']['median_s']:.4f} s" in summary[0]
+        assert (f"2 back-to-back calls: loop "
+                f"{entry['warm']['loop']['median_s']:.4f} s") in summary[0]
     assert losses['dtw']['loss_float64'] != losses['otam']['loss_float64']
 
     retrieval = report['full_video_retrieval']

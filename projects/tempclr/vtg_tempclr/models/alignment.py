@@ -1,28 +1,48 @@
-"""Soft-min sequence alignment (DTW and OTAM) for TempCLR's training losses.
+"""Soft-min sequence alignment (DTW and OTAM) for TempCLR's training losses,
+and the eps cosine distances they align.
 
 Both recursions follow the official training functions (``DTW_cum_dist``,
 ``OTAM_cum_dist`` of ``tempclr/utils/metrics.py``) cell for cell, with the
 soft minimum ``softmin_lbda(a, b, ...) = -lbda * logsumexp(-[a, b, ...] /
-lbda)``; only the final cell of the cumulative matrix is returned.
-
-Instead of a Python loop over cells, the cumulative matrix is filled one
-anti-diagonal at a time (cells ``(l, m)`` with ``l + m = d`` depend only on
-diagonals ``d - 1`` and ``d - 2``), for the whole batch at once: ``L + M -
-1`` steps of batched tensor operations, differentiable by autograd, on any
-device. The recursion is carried on ``-C / lbda`` (one ``logsumexp`` per
-step, no re-scaling); it agrees with the official loops to ~1e-15 in
+lbda)``; only the final cell of the cumulative matrix is returned. They run
+one anti-diagonal at a time over the whole batch, with an analytic backward
+(:mod:`.soft_min_wavefront`), and agree with the official loops to ~1e-15 in
 float64.
 
-Precision: the recursion runs in ``promote_types(dtype, float32)``, so
-float16/bfloat16 distances are aligned in float32 (with ``lbda = 0.1`` the
-exponents ``cost / lbda`` and the accumulated costs lose all precision in
-half precision), float64 stays float64. The result has that working dtype.
+The recursion gathers the cells of its grids from a flat tensor by an
+index; :func:`gathered_alignment_cost` takes that index from the caller, so
+a loss can align many re-orderings of a few distance matrices without
+materialising them.
+
+Precision: distances are computed and aligned in ``promote_types(dtype,
+float32)``, so float16/bfloat16 distances are aligned in float32 (with
+``lbda = 0.1`` the exponents ``cost / lbda`` and the accumulated costs lose
+all precision in half precision), float64 stays float64; small grids are
+aligned in float64 whatever the dtype (the recursion's exponential domain).
+The results have the working dtype.
 """
+import functools
+from typing import NamedTuple, Tuple
+
+import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+from .soft_min_wavefront import (SoftMinWavefront, WavefrontPlan,
+                                 wavefront_plan)
 
 #: the metrics :func:`soft_alignment_cost` knows
 ALIGNMENT_METRICS = ('dtw', 'otam')
+
+
+def working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype distances are computed and aligned in."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``tensor.to(dtype)``, without the call's overhead when it is one."""
+    return tensor if tensor.dtype == dtype else tensor.to(dtype)
 
 
 def cosine_similarity_eps(x: torch.Tensor,
@@ -44,83 +64,74 @@ def cosine_similarity_eps(x: torch.Tensor,
     return numerator / (norms + eps)
 
 
-def _working_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.promote_types(dtype, torch.float32)
+class _RowCosineDistances(torch.autograd.Function):
+    """``apply(x, y, rows, eps)``: see :func:`row_cosine_distances`."""
+
+    @staticmethod
+    def forward(ctx, x, y, rows, eps):
+        work = working_dtype(x.dtype)
+        groups, size = rows.shape
+        flat = rows.reshape(-1)
+        xs = _cast(x.index_select(0, flat), work).view(groups, size, -1)
+        ys = _cast(y.index_select(0, flat), work).view(groups, size, -1)
+        x_norm = torch.linalg.vector_norm(xs, dim=2, keepdim=True)
+        y_norm = torch.linalg.vector_norm(ys, dim=2, keepdim=True)
+        denominator = (x_norm * y_norm.transpose(1, 2)).add_(eps)
+        similarity = torch.bmm(xs, ys.transpose(1, 2)).div_(denominator)
+        # a zero row has zero similarities, so its norm gradient is 0 / tiny
+        # = 0, as autograd's norm takes it
+        tiny = torch.finfo(work).tiny
+        ctx.save_for_backward(xs, ys, x_norm, y_norm, x_norm.clamp_min(tiny),
+                              y_norm.clamp_min(tiny), denominator, similarity,
+                              flat)
+        ctx.tables = (x.shape[0], x.dtype), (y.shape[0], y.dtype)
+        return 1 - similarity
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (xs, ys, x_norm, y_norm, x_safe, y_safe, denominator, similarity,
+         flat) = ctx.saved_tensors
+        # d = 1 - n / q with q = |x_i| |y_j| + eps: dd/dn = -1 / q,
+        # dd/dq = n / q^2
+        grad_n = grad / denominator  # the negated gradient of n
+        grad_q = grad_n * similarity
+        grad_xs = torch.baddbmm(
+            xs * (torch.bmm(grad_q, y_norm) / x_safe), grad_n, ys, alpha=-1)
+        grad_n = grad_n.transpose(1, 2)
+        grad_ys = torch.baddbmm(
+            ys * (torch.bmm(grad_q.transpose(1, 2), x_norm) / y_safe),
+            grad_n,
+            xs,
+            alpha=-1)
+        grads = [
+            _cast(
+                g.new_zeros(rows,
+                            g.shape[-1]).index_add_(0, flat,
+                                                    g.view(-1, g.shape[-1])),
+                dtype)
+            for g, (rows, dtype) in zip((grad_xs, grad_ys), ctx.tables)
+        ]
+        return grads[0], grads[1], None, None
 
 
-def _by_anti_diagonal(x: torch.Tensor) -> torch.Tensor:
-    """Re-index a matrix by anti-diagonal: ``out[d, ..., l] = x[..., l, d -
-    l]`` where ``0 <= d - l < W``, else 0.
-
-    Done without gathering: append ``L`` zero columns, flatten the rows and
-    re-read them with row length ``W + L - 1``, which shifts row ``l`` right
-    by ``l``.
+def row_cosine_distances(x: torch.Tensor,
+                         y: torch.Tensor,
+                         rows: torch.Tensor,
+                         eps: float = 0.01) -> torch.Tensor:
+    """``1 - cos_eps(x[rows[g, i]], y[rows[g, j]])`` for every group ``g``
+    of rows: one batched product and an analytic backward instead of a
+    dozen autograd nodes.
 
     Args:
-        x: ``[..., L, W]``.
+        x, y: ``[N, H]``.
+        rows: ``[G, T]`` long, on the device of ``x``.
+        eps: added to the cosine denominator.
 
     Returns:
-        ``[L + W - 1, ..., L]``.
+        ``[G, T, T]`` in :func:`working_dtype`.
     """
-    rows, width = x.shape[-2:]
-    padded = torch.cat([x, x.new_zeros(x.shape[:-1] + (rows, ))], dim=-1)
-    num_diagonals = rows + width - 1
-    skewed = padded.flatten(-2)[..., :rows * num_diagonals]
-    return skewed.unflatten(-1, (rows, num_diagonals)).movedim(-1, 0)
-
-
-def _soft_min_recursion(costs: torch.Tensor, allowed: torch.Tensor,
-                        lbda: float) -> torch.Tensor:
-    """Final cell of ``C[l, m] = costs[l, m] + softmin(neighbours)``, where
-    the neighbours of a cell are those of ``C[l-1, m-1]`` (diagonal),
-    ``C[l, m-1]`` (left), ``C[l-1, m]`` (up) that ``allowed`` admits there,
-    and ``C[0, 0] = costs[0, 0]``. A soft minimum over one neighbour is an
-    exact sum, which gives the first row and column their plain sums.
-
-    The recursion runs on ``S = -C / lbda`` (``S = -costs / lbda +
-    logsumexp(S_neighbours)``), one anti-diagonal per step. Each diagonal is
-    stored with a leading filler so that the cell one row up is a slice;
-    excluded neighbours enter as ``-inf`` (their gradient weight is 0), and
-    cells off the matrix hold finite filler, so no nan reaches the
-    gradient.
-
-    Args:
-        costs: ``[..., L, W]`` local costs, in the working dtype.
-        allowed: ``[3, L, W]`` bool, per cell: may it take its diagonal,
-            left, up neighbour (False where that neighbour is off the
-            matrix).
-        lbda: soft-min temperature.
-
-    Returns:
-        ``[...]``, ``C[L-1, W-1]``.
-    """
-    rows = costs.shape[-2]
-    scaled = _by_anti_diagonal(-costs / lbda).unbind(0)  # D x [..., L]
-    excluded = torch.zeros(
-        allowed.shape, dtype=costs.dtype, device=costs.device)
-    excluded = excluded.masked_fill(~allowed, float('-inf'))
-    # off the matrix nothing is excluded: the filler stays finite
-    excluded = _by_anti_diagonal(excluded)  # [D, 3, L]
-    # broadcast over the leading dims of costs: [D, 3, 1, ..., 1, L]
-    excluded = excluded.view(excluded.shape[:2] + (1, ) * (costs.dim() - 2) +
-                             excluded.shape[-1:])
-    last = F.pad(scaled[0], (1, 0))  # [..., 1 + L]: filler, rows 0..L-1
-    before_last = torch.zeros_like(last)
-    for d in range(1, len(scaled)):
-        # stacked first: logsumexp over dim 0 is the fast reduction on CPU
-        neighbours = torch.stack(
-            [before_last[..., :-1], last[..., 1:], last[..., :-1]])
-        current = scaled[d] + torch.logsumexp(neighbours + excluded[d], 0)
-        before_last, last = last, F.pad(current, (1, 0))
-    return -lbda * last[..., rows]
-
-
-def _neighbour_masks(rows: int, width: int,
-                     device: torch.device) -> torch.Tensor:
-    """``[3, L, W]``: where the diagonal, left and up neighbours exist."""
-    row = torch.arange(rows, device=device)[:, None].expand(rows, width)
-    col = torch.arange(width, device=device)[None, :].expand(rows, width)
-    return torch.stack([(row >= 1) & (col >= 1), col >= 1, row >= 1])
+    return _RowCosineDistances.apply(x, y, rows, eps)
 
 
 def _check(dists: torch.Tensor, lbda: float, name: str) -> None:
@@ -129,6 +140,118 @@ def _check(dists: torch.Tensor, lbda: float, name: str) -> None:
                          f'>= 1, got shape {list(dists.shape)}')
     if not lbda > 0:
         raise ValueError(f'{name}: lbda must be > 0, got {lbda}')
+
+
+class _Direction(NamedTuple):
+    """One recursion over the grids of an index: the plan, the position in
+    the ``[L * M]`` grid of each of its cells (``[cells]``, or ``[cells,
+    k]`` for ``k`` directions of one plan batched together) and the cells
+    that are zero-cost padding."""
+    plan: WavefrontPlan
+    positions: np.ndarray
+    padding: np.ndarray
+
+
+@functools.lru_cache(maxsize=None)
+def _direction(rows: int,
+               cols: int,
+               metric: str,
+               transposed: bool = False) -> _Direction:
+    """The recursion of ``metric`` over ``rows x cols`` grids (or their
+    transposes): DTW; or one direction of OTAM, with a zero-cost trailing
+    padding column (the leading one is the plan's zero column) and up
+    moves in the first real column and the padding column."""
+    length, width = (cols, rows) if transposed else (rows, cols)
+    if metric == 'dtw':
+        plan = wavefront_plan(length, width)
+        row, col = np.divmod(plan.flat_order, width)
+        padding = plan.flat_order[:0]
+    else:
+        plan = wavefront_plan(length, width + 1, (0, width), True)
+        row, col = np.divmod(plan.flat_order, width + 1)
+        padding = np.flatnonzero(col == width)
+        col[padding] = 0  # a real cell, overwritten with the padding
+    positions = col * cols + row if transposed else row * cols + col
+    return _Direction(plan, positions, padding)
+
+
+@functools.lru_cache(maxsize=None)
+def _recursions(rows: int, cols: int, metric: str) -> Tuple[_Direction, ...]:
+    """What :func:`gathered_alignment_cost` runs: DTW, or both directions
+    of OTAM, as one batch when the grid is square."""
+    if metric == 'dtw':
+        return (_direction(rows, cols, metric), )
+    both = _direction(rows, cols, metric), _direction(rows, cols, metric, True)
+    if rows != cols:
+        return both
+    return (both[0]._replace(
+        positions=np.stack([d.positions for d in both], 1)), )
+
+
+def _run(source: torch.Tensor, grids: np.ndarray, recursion: _Direction,
+         lbda: float) -> torch.Tensor:
+    """``[B]`` final costs of ``recursion`` over ``grids [L * M, B]``
+    (positions in ``source``, already in the working dtype), summed over
+    the directions it batches."""
+    plan, positions, padding = recursion
+    layout = grids.take(positions, 0)
+    layout[padding] = source.shape[0]
+    groups = 1 if positions.ndim == 1 else positions.shape[1]
+    return SoftMinWavefront.apply(
+        source, layout.reshape(plan.num_cells, grids.shape[1] * groups), plan,
+        lbda, groups)
+
+
+def gathered_alignment_cost(source: torch.Tensor,
+                            index: np.ndarray,
+                            metric: str,
+                            lbda: float = 0.1) -> torch.Tensor:
+    """Training alignment cost of the ``[L, M]`` distance grids
+    ``source[index[:, :, b]]``: soft DTW for ``'dtw'``, for ``'otam'`` soft
+    OTAM of the grid plus soft OTAM of its transpose.
+
+    Args:
+        source: ``[N]`` distances.
+        index: ``[L, M, B]`` int64 numpy array (the batch last, as the
+            recursion lays its cells out) of positions in ``source``.
+        metric: ``'dtw'`` or ``'otam'``.
+        lbda: soft-min temperature.
+
+    Returns:
+        ``[B]`` in :func:`working_dtype`.
+    """
+    if metric not in ALIGNMENT_METRICS:
+        raise ValueError(f'unknown alignment metric {metric!r}; expected '
+                         f'one of {ALIGNMENT_METRICS}')
+    if not lbda > 0:
+        raise ValueError(f'lbda must be > 0, got {lbda}')
+    rows, cols, batch = index.shape
+    source = _cast(source, working_dtype(source.dtype))
+    grids = index.reshape(rows * cols, batch)
+    costs = [
+        _run(source, grids, recursion, lbda)
+        for recursion in _recursions(rows, cols, metric)
+    ]
+    return costs[0] if len(costs) == 1 else costs[0] + costs[1]
+
+
+def _own_grids(dists: torch.Tensor) -> np.ndarray:
+    """``[L * M, B]``: where the cells of the matrices of ``dists [..., L,
+    M]`` are in ``dists.reshape(-1)``."""
+    size = dists.shape[-2] * dists.shape[-1]
+    return np.arange(size)[:, None] + size * np.arange(dists.numel() // size)
+
+
+def _one_direction(dists: torch.Tensor, metric: str,
+                   lbda: float) -> torch.Tensor:
+    """``[..., L, M]`` -> ``[...]``: DTW or one direction of OTAM."""
+    rows, cols = dists.shape[-2:]
+    grids = _own_grids(dists)
+    source = dists.reshape(-1)
+    cost = _run(
+        _cast(source, working_dtype(source.dtype)), grids,
+        _direction(rows, cols, metric), lbda)
+    return cost.view(dists.shape[:-2])
 
 
 def soft_dtw(dists: torch.Tensor, lbda: float = 0.1) -> torch.Tensor:
@@ -147,9 +270,7 @@ def soft_dtw(dists: torch.Tensor, lbda: float = 0.1) -> torch.Tensor:
         ``promote_types(dists.dtype, float32)``.
     """
     _check(dists, lbda, 'soft_dtw')
-    costs = dists.to(_working_dtype(dists.dtype))
-    allowed = _neighbour_masks(*costs.shape[-2:], costs.device)
-    return _soft_min_recursion(costs, allowed, lbda)
+    return _one_direction(dists, 'dtw', lbda)
 
 
 def soft_otam(dists: torch.Tensor, lbda: float = 0.1) -> torch.Tensor:
@@ -171,14 +292,7 @@ def soft_otam(dists: torch.Tensor, lbda: float = 0.1) -> torch.Tensor:
         matrix, in ``promote_types(dists.dtype, float32)``.
     """
     _check(dists, lbda, 'soft_otam')
-    costs = F.pad(dists.to(_working_dtype(dists.dtype)), (1, 1))
-    rows, width = costs.shape[-2:]
-    allowed = _neighbour_masks(rows, width, costs.device)
-    # up moves: down the padding column 0 (a chain of zeros), in the first
-    # real column and in the last (padding) column
-    col = torch.arange(width, device=costs.device)
-    allowed[2] &= (col <= 1) | (col == width - 1)
-    return _soft_min_recursion(costs, allowed, lbda)
+    return _one_direction(dists, 'otam', lbda)
 
 
 def soft_alignment_cost(dists: torch.Tensor,
@@ -196,10 +310,7 @@ def soft_alignment_cost(dists: torch.Tensor,
     Returns:
         ``[...]``.
     """
-    if metric == 'dtw':
-        return soft_dtw(dists, lbda)
-    if metric == 'otam':
-        return soft_otam(dists, lbda) + soft_otam(
-            dists.transpose(-1, -2), lbda)
-    raise ValueError(f'unknown alignment metric {metric!r}; expected one of '
-                     f'{ALIGNMENT_METRICS}')
+    _check(dists, lbda, 'soft_alignment_cost')
+    index = _own_grids(dists).reshape(dists.shape[-2], dists.shape[-1], -1)
+    return gathered_alignment_cost(dists.reshape(-1), index, metric,
+                                   lbda).view(dists.shape[:-2])
