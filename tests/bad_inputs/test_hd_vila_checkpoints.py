@@ -181,10 +181,11 @@ def test_output_may_not_overwrite_a_source(tmp_path):
 
 
 # --- BERT files
-def _bert_file():
+def _bert_file(**sizes):
     from transformers import BertConfig, BertForPreTraining
     torch.manual_seed(0)
-    return dict(BertForPreTraining(BertConfig(**BERT)).state_dict())
+    return dict(
+        BertForPreTraining(BertConfig(**dict(BERT, **sizes))).state_dict())
 
 
 def test_bert_buffer_and_tied_bias_are_checked():
@@ -215,6 +216,52 @@ def test_cli_reports_the_error(tmp_path, capsys):
     assert not out.exists()
     with pytest.raises(SystemExit):
         convert_official.main([src, '--model', 'qa'])
+
+
+# --- stage-1 files: layers 0 .. n/2-1 only (the official stage-1 model)
+@pytest.mark.parametrize('target', ['stage2', 'qa', 'mc'])
+def test_a_stage1_file_alone_lacks_the_cross_modal_layers(tmp_path, target):
+    with pytest.raises(
+            ValueError,
+            match=r'hdvila_stage1\.pt: an official stage-1 checkpoint holds '
+            r'encoder layers 0 \.\. 1 only; \w+ also needs layers 2 \.\. 3 '
+            r'\(transformer\.bert\.encoder\.layer\.2\.\* \.\.\): give the '
+            'BERT file too'):
+        _convert(tmp_path, _official('stage1'), target, 'hdvila_stage1.pt')
+    assert not (tmp_path / 'out.pth').exists()
+
+
+def test_a_stage1_file_over_the_bert_file_holds_all_its_layers():
+    state = _official('stage1')
+    del state['transformer.bert.encoder.layer.1.output.dense.bias']
+    with pytest.raises(
+            ValueError,
+            match=r'hdvila_stage1\.pt: 1 keys missing .*'
+            r'transformer\.bert\.encoder\.layer\.1\.output\.dense\.bias'):
+        convert_state_dicts([('bert.bin', _bert_file()),
+                             ('hdvila_stage1.pt', state)], 'stage2')
+
+
+def test_layer_counts_that_do_not_go_with_the_bert_file():
+    state = _official('stage1')  # + layers 2-3: not the official layout
+    for key in [k for k in state if '.encoder.layer.' in k]:
+        i = int(key.split('.')[4])
+        state[key.replace(f'.layer.{i}.', f'.layer.{i + 2}.')] = state[key]
+    with pytest.raises(
+            ValueError,
+            match=r'hdvila_stage1\.pt: 4 encoder layers do not go with the '
+            r'4-layer BERT file bert\.bin \(an official stage1 model of it '
+            r'builds layers 0 \.\. 1 only\)'):
+        convert_state_dicts([('bert.bin', _bert_file()),
+                             ('hdvila_stage1.pt', state)], 'stage1')
+    with pytest.raises(
+            ValueError,
+            match=r'hdvila_stage2\.pt: 4 encoder layers do not go with the '
+            r'6-layer BERT file bert6\.bin \(an official stage2 model of it '
+            r'builds all 6\)'):
+        convert_state_dicts([('bert6.bin', _bert_file(num_hidden_layers=6)),
+                             ('hdvila_stage2.pt', _official('stage2'))],
+                            'stage2')
 
 
 # --- converted checkpoints into a model

@@ -8,6 +8,10 @@ Sources are official e2e checkpoints (``hdvila_stage1.pt``,
 applied in the official order: CNN and BERT files first, the e2e
 checkpoint over them (``load_separate_ckpt``, then ``e2e_weights_path``).
 
+Layers: a stage-1 file holds the lower half of the encoder only (see
+:func:`~vtg_hd_vila.official_weights.num_layers`, which reads the BERT's
+layer count ``n``, our ``bert_config.num_hidden_layers``).
+
 Targets (:data:`TARGETS`): ``stage1``, ``stage2``, ``retrieval``, ``qa``,
 ``mc``, ``msrvtt_mc``. Official keys the target has no place for are
 dropped, each with its reason: ``cnn_low.layer4.*`` and
@@ -15,19 +19,25 @@ dropped, each with its reason: ``cnn_low.layer4.*`` and
 ``transformer.bert.visual_embeddings.position_embeddings.weight`` (never
 read); for the stage-1 dual encoders (``stage1``, ``retrieval``,
 ``msrvtt_mc``) layers ``n//2 ..``, ``visual_embeddings``, ``pooler2`` and
-``cls`` (official stage-1 files hold all ``n`` layers); for ``qa`` /
-``mc`` ``pooler1``, ``t_proj``, ``v_proj``, ``cls``; for the others
+``cls`` (of stage-2 / QA / MC and BERT files); for ``qa`` / ``mc``
+``pooler1``, ``t_proj``, ``v_proj``, ``cls``; for the others
 ``classifier``. Every other key must be a key of the target model, with
 its shape: the target is built once on the CPU with the sizes the weights
 show (BERT-large takes seconds), and tensors become its dtypes (float32).
 
 Strictness: a part (:data:`~vtg_hd_vila.official_weights.PARTS`:
 ``video_encoder.cnn``, ``transformer.bert.encoder``,
-``transformer.t_proj``, ...) a source fills must be complete. A part no
-source fills keeps the model's initialisation and is listed in
-``meta['init_groups']``: with an e2e checkpoint only a task head
+``transformer.t_proj``, ...) a source fills must be complete, with one
+exception, the official stage-2 start (``res50_mmdetection.pth
+bert-large-uncased hdvila_stage1.pt --model stage2``; also into ``qa`` /
+``mc``): a stage-1 file into a cross-modal target fills encoder layers
+``0 .. n/2-1`` (all of them) over the BERT file's, and layers ``n/2 ..``
+stay the BERT file's; without the BERT file that is an error naming those
+layers. A part no source fills keeps the model's initialisation and is
+listed in ``meta['init_groups']``: with an e2e checkpoint only a task head
 (:data:`~vtg_hd_vila.official_weights.HEADS`, e.g. the QA ``classifier``
-when starting from ``hdvila_stage2.pt``, as the official fine-tuning does);
+when starting from ``hdvila_stage2.pt``, as the official fine-tuning does,
+or ``visual_embeddings`` / ``pooler2`` in the stage-2 start);
 with CNN / BERT files alone, whatever they do not hold (the official
 stage-1 start). :func:`load_converted_checkpoint` loads strictly, allowing
 exactly those parts to be absent. Errors are ``ValueError``\\ s naming the
@@ -38,21 +48,19 @@ file and the keys.
 :func:`convert_state_dicts` and :func:`load_state`.
 """
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
-from torchvision.models.resnet import Bottleneck
 
 from vtg_plugins.registry import MODELS
 from vtg_plugins.utils.io import atomic_write
-from .models.resnet_branches import ARCH_SETTINGS
 from .official_weights import (BERT, HEADS, OFFICIAL_HEADS, PARTS, WRAPPERS,
-                               Renamed, part_of, read_official_weights,
-                               read_source, strip_module)
+                               Renamed, layer_of, num_layers, part_of,
+                               read_official_weights, read_source,
+                               resnet_depth, strip_module)
 
 __all__ = [
     'TARGETS', 'Conversion', 'read_official_weights', 'convert_state_dicts',
@@ -70,8 +78,6 @@ TARGETS = dict(
 TEXT_ONLY = ('stage1', 'retrieval', 'msrvtt_mc')
 CLASSIFIERS = ('qa', 'mc')
 TOOL = 'projects/hd_vila/tools/convert_official.py'
-_LAYER = re.compile(re.escape(BERT) + r'encoder\.layer\.(\d+)\.')
-_BLOCK = re.compile(r'video_encoder\.cnn\.layer(\d)\.(\d+)\.')
 
 
 @dataclass
@@ -102,10 +108,9 @@ def _drop_reason(key: str, target: str, text_layers: int) -> Optional[str]:
         return 'built by the official model but never run'
     if key == BERT + 'visual_embeddings.position_embeddings.weight':
         return 'never read by the official model'
-    part, layer = part_of(key), _LAYER.match(key)
+    part, layer = part_of(key), layer_of(key)
     if target in TEXT_ONLY and (part in HEADS[:3] or
-                                (layer
-                                 and int(layer.group(1)) >= text_layers)):
+                                (layer is not None and layer >= text_layers)):
         return 'the stage-1 dual encoder holds the text half only'
     if target in CLASSIFIERS and part in (BERT + 'pooler1',
                                           'transformer.t_proj',
@@ -117,23 +122,10 @@ def _drop_reason(key: str, target: str, text_layers: int) -> Optional[str]:
     return None
 
 
-def _resnet_depth(keys: Sequence[str]) -> Optional[int]:
-    blocks = {}
-    for match in filter(None, map(_BLOCK.match, keys)):
-        blocks.setdefault(int(match.group(1)), set()).add(match.group(2))
-    if not blocks:
-        return None
-    counts = tuple(len(blocks.get(i, ())) for i in range(1, 5))
-    bottleneck = any('.conv3.' in k for k in keys)
-    for depth, (block, layout) in ARCH_SETTINGS.items():
-        if layout == counts and (block is Bottleneck) == bottleneck:
-            return depth
-    raise ValueError(f'a ResNet with {counts} blocks per stage is none of '
-                     f'the depths {sorted(ARCH_SETTINGS)}')
-
-
-def _infer_config(sd: Mapping[str, Tensor], target: str) -> Dict[str, Any]:
-    """Our model config with the sizes the (renamed) weights show."""
+def _infer_config(sd: Mapping[str, Tensor], target: str,
+                  layers: Optional[int]) -> Dict[str, Any]:
+    """Our model config with the sizes the (renamed) weights show and the
+    BERT's ``layers`` (:func:`~vtg_hd_vila.official_weights.num_layers`)."""
 
     def size(key, dim):
         return int(sd[key].shape[dim]) if key in sd else None
@@ -149,14 +141,13 @@ def _infer_config(sd: Mapping[str, Tensor], target: str) -> Dict[str, Any]:
         max_grid_row_position_embeddings=size(
             BERT + 'visual_embeddings.row_position_embeddings.weight', 0),
         max_grid_col_position_embeddings=size(
-            BERT + 'visual_embeddings.col_position_embeddings.weight', 0))
-    layers = {int(m.group(1)) for m in filter(None, map(_LAYER.match, sd))}
-    bert['num_hidden_layers'] = max(layers) + 1 if layers else None
+            BERT + 'visual_embeddings.col_position_embeddings.weight', 0),
+        num_hidden_layers=layers)
     blocks = {k.split('.')[3] for k in sd if k.startswith(tf + 'blocks.')}
     video = dict(
         hidden_size=bert['hidden_size']
         or size('video_encoder.grid_encoder.0.weight', 0),
-        resnet_depth=_resnet_depth(list(sd)),
+        resnet_depth=resnet_depth(list(sd)),
         timesformer_depth=len(blocks) or None,
         num_frames=size(tf + 'time_embed', 1))
     config = dict(
@@ -209,9 +200,11 @@ def _check_shapes(kept: Renamed, own: Mapping[str, Tensor],
 
 
 def _fit(out: Renamed, info: Dict[str, Any], own: Mapping[str, Tensor],
-         target: str, text_layers: int) -> Renamed:
+         target: str, text_layers: int, below: Dict[str, Tensor]) -> Renamed:
     """The keys of one source the target keeps (checked: known, shaped,
-    complete parts); the others go to ``info['dropped']``."""
+    complete parts; a stage-1 file into a cross-modal target: layers
+    ``text_layers ..`` in ``below``, the keys of the sources applied
+    before it); the others go to ``info['dropped']``."""
     name = info['path']
     kept, unknown = {}, []
     for key, (official, value) in out.items():
@@ -230,9 +223,24 @@ def _fit(out: Renamed, info: Dict[str, Any], own: Mapping[str, Tensor],
     _check_shapes(kept, own, name)
     parts = {part_of(k) for k in kept}
     missing = [k for k in own if part_of(k) in parts and k not in kept]
+    upper = []
+    if info.get('flavour') == 'stage1' and target not in TEXT_ONLY:
+        upper = [
+            k for k in missing
+            if layer_of(k) is not None and layer_of(k) >= text_layers
+        ]
+        missing = [k for k in missing if k not in upper]
     if missing:
         raise ValueError(f'{name}: {len(missing)} keys missing (our names): '
                          f'{missing[:8]}')
+    lacking = sorted({layer_of(k) for k in upper if k not in below})
+    if lacking:
+        raise ValueError(
+            f'{name}: an official stage-1 checkpoint holds encoder layers 0 '
+            f'.. {text_layers - 1} only; {TARGETS[target]} also needs layers '
+            f'{lacking[0]} .. {lacking[-1]} ({BERT}encoder.layer.'
+            f'{lacking[0]}.* ..): give the BERT file too, as the official '
+            'start does (CNN and BERT files, then the stage-1 checkpoint)')
     return kept
 
 
@@ -264,7 +272,7 @@ def convert_state_dicts(sources: Sequence[Tuple[str, Mapping[str, Tensor]]],
     merged = {k: v for out, _ in read for k, (_, v) in out.items()}
     names = ', '.join(i['path'] for _, i in read)
     try:
-        config = _infer_config(merged, target)
+        config = _infer_config(merged, target, num_layers(read))
         cells = merged.get('video_encoder.timesformer.pos_embed')
         own = _target_state(config, 1 if cells is None else cells.shape[1])
     except ValueError as e:
@@ -276,10 +284,8 @@ def convert_state_dicts(sources: Sequence[Tuple[str, Mapping[str, Tensor]]],
     text_layers = config['bert_config'].get('num_hidden_layers', 24) // 2
     state = {}
     for out, info in read:
-        state.update({
-            k: v
-            for k, (_, v) in _fit(out, info, own, target, text_layers).items()
-        })
+        kept = _fit(out, info, own, target, text_layers, state)
+        state.update({k: v for k, (_, v) in kept.items()})
     filled = {part_of(k) for k in state}
     fresh = [
         p for p in PARTS

@@ -10,7 +10,8 @@ files):
   ``HDVILAForPreTraining``: ``hdvila_stage1.pt``, retrieval fine-tunes),
   ``stage2`` (``hdvila_stage2.pt``), ``qa``
   (``HDVILAForSequenceClassification``), ``mc``
-  (``HDVILAForMultipleChoice``). Video keys ``cnn.*``, ``cnn_low.*``,
+  (``HDVILAForMultipleChoice``); a stage-1 file holds half the BERT's
+  layers (below). Video keys ``cnn.*``, ``cnn_low.*``,
   ``grid_encoder*.*``, ``timesformer.*`` become ``video_encoder.*``;
   ``transformer.*`` keep their names;
 - ``cnn``: the ResNet file (``res50_mmdetection.pth``: bare, as
@@ -26,6 +27,12 @@ files):
   missing ``cls.predictions.decoder.weight`` is the word embeddings (tied
   BERT). ``cls.predictions.decoder.bias`` is ``cls.predictions.bias`` (one
   tensor, as in the official model) in every kind.
+
+Layers (:func:`num_layers`): the official ``BertEncoder`` of a stage-1
+model (stage-1 pre-training, retrieval and MSRVTT-MC fine-tuning:
+``HDVILA(..., stage=1)``) builds layers ``0 .. n/2-1`` of the ``n``-layer
+BERT only, so stage-1 files hold ``n/2`` layers; stage-2 / QA / MC files
+and the BERT file hold ``n``.
 """
 import re
 from pathlib import Path
@@ -33,6 +40,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor
+from torchvision.models.resnet import Bottleneck
+
+from .models.resnet_branches import ARCH_SETTINGS
 
 VIDEO_PARTS = ('cnn', 'cnn_low', 'grid_encoder', 'grid_encoder_low',
                'timesformer', 'grid_encoder_combine')
@@ -61,6 +71,8 @@ OFFICIAL_HEADS = VIDEO_PARTS + ('bert', 'cls', 'backbone', 'conv1', 'bn1',
                                 'layer1', 'embeddings', 'encoder')
 _BERT_FILES = ('pytorch_model.bin', 'model.safetensors')
 _DECODER = 'transformer.cls.predictions.'
+_BLOCK = re.compile(r'video_encoder\.cnn\.layer(\d)\.(\d+)\.')
+_LAYER = re.compile(re.escape(BERT) + r'encoder\.layer\.(\d+)\.')
 
 #: our key -> (official key, tensor)
 Renamed = Dict[str, Tuple[str, Tensor]]
@@ -69,6 +81,61 @@ Renamed = Dict[str, Tuple[str, Tensor]]
 def part_of(key: str) -> Optional[str]:
     """The part of :data:`PARTS` our ``key`` belongs to."""
     return next((p for p in PARTS if key.startswith(p + '.')), None)
+
+
+def layer_of(key: str) -> Optional[int]:
+    """The encoder layer index of our ``key`` (None outside the layers)."""
+    match = _LAYER.match(key)
+    return int(match.group(1)) if match else None
+
+
+def num_layers(read: List[Tuple[Renamed, Dict[str, Any]]]) -> Optional[int]:
+    """The BERT's layer count ``n`` (our ``num_hidden_layers``) from the
+    sources :func:`read_source` read: the BERT file's, else the e2e
+    file's, doubled for a stage-1 one; None when no source holds layers.
+
+    Raises:
+        ValueError: an e2e file whose layer count does not go with the
+            BERT file's (``n``; ``n // 2`` for a stage-1 file).
+    """
+
+    def count(out):
+        layers = [i for i in map(layer_of, out) if i is not None]
+        return max(layers) + 1 if layers else 0
+
+    bert = next((i['path'] for _, i in read if i['kind'] == 'bert'), None)
+    n = next((count(o) for o, i in read if i['kind'] == 'bert'), 0)
+    for out, info in read:
+        if info['kind'] != 'e2e':
+            continue
+        layers, half = count(out), info['flavour'] == 'stage1'
+        if not n:
+            return 2 * layers if half else layers
+        if layers != (n // 2 if half else n):
+            built = f'layers 0 .. {n // 2 - 1} only' if half else f'all {n}'
+            raise ValueError(
+                f'{info["path"]}: {layers} encoder layers do not go with the '
+                f'{n}-layer BERT file {bert} (an official {info["flavour"]} '
+                f'model of it builds {built})')
+    return n or None
+
+
+def resnet_depth(keys: List[str]) -> Optional[int]:
+    """The ResNet depth (a key of ``ARCH_SETTINGS``) the
+    ``video_encoder.cnn.layer*`` blocks among ``keys`` (our names) show;
+    None without any."""
+    blocks = {}
+    for match in filter(None, map(_BLOCK.match, keys)):
+        blocks.setdefault(int(match.group(1)), set()).add(match.group(2))
+    if not blocks:
+        return None
+    counts = tuple(len(blocks.get(i, ())) for i in range(1, 5))
+    bottleneck = any('.conv3.' in k for k in keys)
+    for depth, (block, layout) in ARCH_SETTINGS.items():
+        if layout == counts and (block is Bottleneck) == bottleneck:
+            return depth
+    raise ValueError(f'a ResNet with {counts} blocks per stage is none of '
+                     f'the depths {sorted(ARCH_SETTINGS)}')
 
 
 def strip_module(sd: Mapping[str, Tensor], source: str) -> Dict[str, Tensor]:

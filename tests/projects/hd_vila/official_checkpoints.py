@@ -7,7 +7,10 @@ The official key names are written out here from the official source
 per official model class; values come from our model by the plain name
 correspondence (official ``cnn.X`` is our ``video_encoder.cnn.X``,
 ``transformer.X`` is ``transformer.X``), official tensors our models do not
-hold are random. Loaded by the tests with ``importlib`` (pytest runs in
+hold are random. The official ``BertEncoder`` of a stage-1 model
+(``HDVILA(..., stage=1)``: stage-1 pre-training, retrieval, MSRVTT-MC)
+builds the first ``num_hidden_layers / 2`` layers only, so stage-1 files
+hold those. Loaded by the tests with ``importlib`` (pytest runs in
 importlib mode).
 """
 from typing import Dict, List, Optional
@@ -100,8 +103,10 @@ def video_keys(depth: int = 18, timesformer_depth: int = 1) -> List[str]:
 
 
 def bert_keys(layers: int, cross_modal: bool) -> List[str]:
-    """``HDVILABaseModel`` names (``transformer.bert.``): every layer is
-    built, stage 1 included; ``pooler1`` always."""
+    """``HDVILABaseModel`` names (``transformer.bert.``) with ``layers``
+    encoder layers (the stage-1 model builds half the BERT's);
+    ``pooler1`` always, ``visual_embeddings`` / ``pooler2`` for
+    ``cross_modal`` (stage 2)."""
     keys = [
         f'embeddings.{k}'
         for k in ('word_embeddings.weight', 'position_embeddings.weight',
@@ -147,13 +152,14 @@ CLASSIFIER_KEYS = [
 
 
 def official_keys(flavour: str, layers: int) -> List[str]:
-    """Every key of an official checkpoint of ``flavour`` (``stage1``:
-    ``HDVILA(stage=1)`` + ``HDVILAForPreTraining``; ``stage2``; ``qa``:
-    ``HDVILAForSequenceClassification``; ``mc``:
+    """Every key of an official checkpoint of ``flavour`` with a
+    ``layers``-layer BERT (``stage1``: ``HDVILA(stage=1)`` +
+    ``HDVILAForPreTraining``, layers ``0 .. layers/2-1`` only; ``stage2``;
+    ``qa``: ``HDVILAForSequenceClassification``; ``mc``:
     ``HDVILAForMultipleChoice``)."""
     keys = video_keys()
     if flavour == 'stage1':
-        return keys + bert_keys(layers, False) + PROJ_KEYS
+        return keys + bert_keys(int(layers / 2), False) + PROJ_KEYS
     if flavour == 'stage2':
         return keys + bert_keys(layers, True) + CLS_KEYS + PROJ_KEYS
     return keys + bert_keys(layers, True) + CLASSIFIER_KEYS
@@ -175,10 +181,6 @@ def _official_only_shape(key: str, ours: Dict[str, torch.Tensor],
         return torch.Size([hidden])
     if key.endswith('visual_embeddings.position_embeddings.weight'):
         return torch.Size([bert['max_position_embeddings'], hidden])
-    if '.encoder.layer.' in key:  # stage 1 holds every layer
-        layer0 = key.split('.')
-        layer0[4] = '0'
-        return ours['.'.join(layer0)].shape
     if '.pooler1.' in key:  # QA / MC build pooler1 too
         return torch.Size(
             [hidden, hidden] if key.endswith('weight') else [hidden])

@@ -4,10 +4,11 @@ Official-layout checkpoints are made from our tiny models through the key
 lists of ``official_checkpoints.py`` (written from the official source, not
 from the converter); each converts to its targets, loads strictly and gives
 the same outputs. Also: the official starts of stage 1 (CNN + BERT files),
-stage 2 (+ a stage-1 checkpoint) and QA (a stage-2 checkpoint), fp16 and
-``module.`` files, every dropped key accounted for, the command line, and
-the plumbing of ``tools/check_parity.py`` (on fixtures written from our own
-model: not parity evidence).
+stage 2 (+ a stage-1 checkpoint, which holds half the layers) and QA (a
+stage-2 checkpoint), fp16 and ``module.`` files, every dropped key
+accounted for, the command line, and the plumbing of
+``tools/check_parity.py`` (on fixtures written from our own model: not
+parity evidence).
 """
 import copy
 import importlib.util
@@ -20,7 +21,8 @@ from torchvision.models import resnet18, resnet50
 from transformers import BertConfig, BertForPreTraining
 
 from vtg_hd_vila.converters import (convert_checkpoint, convert_state_dicts,
-                                    load_converted_checkpoint, load_state)
+                                    load_converted_checkpoint, load_state,
+                                    read_official_weights)
 from vtg_plugins.testing.refs import ref_path
 
 HERE = Path(__file__).resolve()
@@ -261,26 +263,60 @@ def test_a_resnet50_file_sets_the_depth(tiny_bert_config):
                        cnn['backbone.layer3.5.conv3.weight'])
 
 
-def test_stage1_checkpoint_and_bert_file_are_the_stage2_start(
-        tmp_path, tiny_bert_config):
+@pytest.mark.parametrize('target, heads', [
+    ('stage2', []),
+    ('qa', ['transformer.classifier']),
+])
+def test_cnn_bert_and_stage1_files_are_the_stage2_start(
+        tmp_path, tiny_bert_config, capsys, target, heads):
+    """``res50 bert-large hdvila_stage1.pt OUT --model stage2``: the
+    stage-1 file (layers 0-1 of the 4-layer BERT, as the official stage-1
+    model builds) over the CNN and BERT files; layers 2-3 and ``cls`` stay
+    the BERT file's."""
     stage1 = oc.build('stage1', tiny_bert_config)
     official = oc.official_state_dict(stage1, 'stage1', tiny_bert_config)
-    bert, bert_state = _bert_file(tiny_bert_config, legacy=False)
-    # given e2e first: the BERT file is still applied first (official order)
-    conversion = convert_state_dicts([('hdvila_stage1.pt', official),
-                                      ('pytorch_model.bin', bert)], 'stage2')
-    assert [s['kind'] for s in conversion.sources] == ['bert', 'e2e']
-    assert conversion.init_groups == [
-        'transformer.bert.visual_embeddings', 'transformer.bert.pooler2'
+    assert not any('.encoder.layer.2.' in k for k in official)
+    cnn, _ = _cnn_file('detector')
+    bert, bert_state = _bert_file(tiny_bert_config)
+    sources = [
+        _save(tmp_path, cnn, 'res18_mmdetection.pth'),
+        _save(tmp_path, bert, 'pytorch_model.bin'),
+        _save(tmp_path, official, 'hdvila_stage1.pt')
     ]
-    state = conversion.state_dict
-    key = 'encoder.layer.3.attention.self.query.weight'
-    assert torch.equal(state[f'transformer.bert.{key}'],
-                       official[f'transformer.bert.{key}'])
-    for key in ('predictions.decoder.weight', 'predictions.bias',
-                'predictions.decoder.bias', 'seq_relationship.weight'):
-        assert torch.equal(state[f'transformer.cls.{key}'],
-                           bert_state[f'cls.{key}'])
+    dst = tmp_path / 'stage2_start.pth'
+    assert convert_official.main([*sources, str(dst), '--model', target]) == 0
+    assert 'left at the model\'s init: transformer.bert.visual_embeddings' \
+        in capsys.readouterr().out
+    meta = torch.load(dst, weights_only=True)['meta']
+    assert meta['init_groups'] == [
+        'transformer.bert.visual_embeddings', 'transformer.bert.pooler2'
+    ] + heads
+    assert meta['config']['bert_config']['num_hidden_layers'] == 4
+    assert [s['kind'] for s in meta['sources']] == ['cnn', 'bert', 'e2e']
+
+    model = oc.build(target, tiny_bert_config, seed=8)
+    fresh = copy.deepcopy(model.state_dict())
+    load_converted_checkpoint(model, str(dst))
+    ran = stage1.state_dict()
+    upper = 0
+    for key, value in model.state_dict().items():
+        if key.startswith(tuple(g + '.' for g in meta['init_groups'])):
+            want = fresh[key]
+        elif key in ran:  # video encoder, embeddings, layers 0-1, pooler1
+            want = ran[key]
+        else:  # layers 2-3, cls
+            want = bert_state[key[len('transformer.'):]]
+            upper += '.encoder.layer.' in key
+        assert torch.equal(value, want), key
+    assert upper == 2 * 16  # every tensor of layers 2 and 3
+
+    # the e2e file given first: still applied last (official order)
+    reordered = convert_state_dicts([(p, read_official_weights(p))
+                                     for p in sources[::-1]], target)
+    state = torch.load(dst, weights_only=True)['state_dict']
+    assert reordered.state_dict.keys() == state.keys()
+    assert all(
+        torch.equal(v, state[k]) for k, v in reordered.state_dict.items())
 
 
 def test_a_bert_file_without_the_decoder_weight_ties_it(tiny_bert_config):
