@@ -7,7 +7,8 @@ import pytest
 from vtg_plugins.evaluation.functional import (
     EvaluationError, crosstask_recall, index_accuracy,
     multiple_choice_accuracy, multiview_top_k_accuracy, open_ended_accuracy,
-    read_assignment, retrieval_metrics, step_dp, text_video_retrieval)
+    gt_ranks, read_assignment, retrieval_metrics, step_dp,
+    text_video_retrieval)
 from vtg_plugins.testing import ref_path
 from . import oracles as O
 
@@ -41,6 +42,25 @@ def test_retrieval_matches_oracle_and_mmaction2():
     for k in ('R1', 'R5', 'R10'):
         assert ours[f't2v_{k}'] * 100 == pytest.approx(mm[k])
     assert ours['t2v_MedR'] == mm['MdR'] and ours['t2v_MeanR'] == mm['MnR']
+
+
+def test_gt_ranks_equal_the_sorted_lookup_with_ties_nan_and_inf():
+    """The counting ranks are the official sort-and-look-up ranks, also on
+    rows with ties, NaN and infinite scores (a non-finite diagonal gives no
+    rank there: ``inf - inf`` is NaN)."""
+    rng = np.random.default_rng(1)
+    sim = np.round(rng.random((40, 40)), 1)
+    sim[3, 3] = np.nan
+    sim[5, [2, 9]] = np.nan
+    sim[7, 7] = np.inf
+    sim[8, [8, 1]] = -np.inf
+    sim[11, [0, 4]] = np.inf
+    sx = np.sort(-sim, axis=1)
+    with np.errstate(invalid='ignore'):
+        rows, ranks = np.where(sx - np.diag(-sim)[:, None] == 0)
+    ours = gt_ranks(sim)
+    assert ours.tolist() == ranks.tolist()  # row by row, ascending
+    assert not {3, 7, 8} & set(rows.tolist())
 
 
 def test_qa_and_mc_match_official_fixture():

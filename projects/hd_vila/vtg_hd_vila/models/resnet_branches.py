@@ -20,10 +20,22 @@ does on top of a plain ResNet:
   it; leaving it out keeps every parameter in the graph for DDP).
 
 The classifier (``avgpool``/``fc``) is left out: HD-VILA reads feature maps.
+
+A BatchNorm in eval mode (always, with ``norm_eval``) is an affine map of
+its input, so :func:`conv_bn` runs it folded into the preceding convolution
+(scaled weights, a bias): the same function of the same parameters
+(gradients reach the conv and BN parameters through the folding), without
+the BatchNorm's pass over the feature map and without keeping the conv
+output for the BatchNorm's backward (about half the ResNet's activation
+memory in training). :func:`block_forward` runs torchvision's residual
+blocks that way; a BatchNorm in training mode runs as usual. The branches
+compute in the channels-last memory format (oneDNN's fast path on the CPU;
+the stage maps come out channels-last, same shapes and values).
 """
-from typing import Tuple
+from typing import Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
@@ -36,6 +48,41 @@ ARCH_SETTINGS = {
     101: (Bottleneck, (3, 4, 23, 3)),
     152: (Bottleneck, (3, 8, 36, 3)),
 }
+#: memory format the branches compute in (channels-last: oneDNN's fast
+#: convolutions on the CPU)
+MEMORY_FORMAT = torch.channels_last
+
+
+def conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d,
+            x: torch.Tensor) -> torch.Tensor:
+    """``bn(conv(x))``; with ``bn`` in eval mode one convolution with the
+    BatchNorm folded in (``w * s``, bias ``beta - mean * s``, ``s = gamma /
+    sqrt(var + eps)``). torchvision's ResNet convolutions have no bias."""
+    if bn.training:
+        return bn(conv(x))
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    return F.conv2d(x, conv.weight * scale.view(-1, 1, 1, 1),
+                    bn.bias - bn.running_mean * scale, conv.stride,
+                    conv.padding, conv.dilation, conv.groups)
+
+
+def block_forward(block: Union[BasicBlock, Bottleneck],
+                  x: torch.Tensor) -> torch.Tensor:
+    """``block(x)`` (torchvision's ``BasicBlock`` / ``Bottleneck``: conv-BN
+    pairs with ReLUs between, the shortcut added before the last ReLU), each
+    conv-BN pair through :func:`conv_bn`."""
+    pairs = [(block.conv1, block.bn1), (block.conv2, block.bn2)]
+    if isinstance(block, Bottleneck):
+        pairs.append((block.conv3, block.bn3))
+    out = x
+    for i, (conv, bn) in enumerate(pairs):
+        out = conv_bn(conv, bn, out)
+        if i < len(pairs) - 1:
+            out = F.relu(out, inplace=True)
+    if block.downsample is not None:
+        x = conv_bn(block.downsample[0], block.downsample[1], x)
+    out += x
+    return F.relu(out, inplace=True)
 
 
 class HDVILAResNet(ResNet):
@@ -107,14 +154,21 @@ class HDVILAResNet(ResNet):
         return self
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
-        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = x.contiguous(memory_format=MEMORY_FORMAT)
+        return self.maxpool(
+            F.relu(conv_bn(self.conv1, self.bn1, x), inplace=True))
+
+    def _stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        for block in getattr(self, f'layer{i}'):
+            x = block_forward(block, x)
+        return x
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """All stage outputs: a tuple of ``num_stages`` feature maps."""
         x = self._stem(x)
         outs = []
         for i in range(1, self.num_stages + 1):
-            x = getattr(self, f'layer{i}')(x)
+            x = self._stage(i, x)
             outs.append(x)
         return tuple(outs)
 
@@ -126,5 +180,5 @@ class HDVILAResNet(ResNet):
                              f'1..{self.num_stages}, got {stage}')
         x = self._stem(x)
         for i in range(1, stage + 1):
-            x = getattr(self, f'layer{i}')(x)
+            x = self._stage(i, x)
         return x

@@ -162,7 +162,7 @@ class HDVILAVideoEncoder(BaseModule):
         ``extract_features_other``)."""
         _check_images(frames, 5, 'frames', '[N, T, 3, Hl, Wl]')
         clip = self._frame_maps(frames)
-        return self.timesformer(clip)[:, clip.shape[1] // 2]
+        return self.timesformer(clip, frame=clip.shape[1] // 2)
 
     def forward(self,
                 keyframes: Optional[torch.Tensor] = None,
@@ -191,11 +191,11 @@ class HDVILAVideoEncoder(BaseModule):
         if len(keyframes) != len(frames):
             raise ValueError(f'HDVILAVideoEncoder: {len(keyframes)} keyframes '
                              f'but {len(frames)} frame clips')
-        stages = self.cnn(keyframes)
-        key_grid = self.grid_encoder(stages[-1])
+        stage3, stage4 = self.cnn(keyframes)[-2:]
+        key_grid = self.grid_encoder(stage4)
         key_low = self.grid_encoder_low(
             F.interpolate(
-                stages[-2], scale_factor=0.25, recompute_scale_factor=False))
+                stage3, scale_factor=0.25, recompute_scale_factor=False))
         others = self._frame_maps(frames)
         if others.shape[-2:] != key_low.shape[-2:] or (key_grid.shape[-2:]
                                                        != key_low.shape[-2:]):
@@ -210,7 +210,7 @@ class HDVILAVideoEncoder(BaseModule):
         mid = (others.shape[1] + 1) // 2
         clip = torch.cat((others[:, :mid], key_low[:, None], others[:, mid:]),
                          dim=1)
-        temporal = self.timesformer(clip)[:, mid]
+        temporal = self.timesformer(clip, frame=mid)
         return self.grid_encoder_combine(torch.cat((key_grid, temporal), 1))
 
     def _frame_maps(self, frames: torch.Tensor) -> torch.Tensor:
