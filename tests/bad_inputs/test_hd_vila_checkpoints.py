@@ -320,10 +320,11 @@ def test_loader_missing_file(tmp_path):
 
 def test_init_cfg_refuses_an_unconverted_file(tmp_path):
     src = _save(tmp_path, _official('qa'), 'msrvtt_qa.pt')
-    model = oc.build('qa', BERT, init_cfg=dict(type='Pretrained',
-                                                checkpoint=src))
-    with pytest.raises(ValueError,
-                       match=r'msrvtt_qa\.pt: an official .*convert it first'):
+    model = oc.build(
+        'qa', BERT, init_cfg=dict(type='Pretrained', checkpoint=src))
+    with pytest.raises(
+            ValueError,
+            match=r'msrvtt_qa\.pt: an official .*convert it first'):
         model.init_weights()
 
 
@@ -331,8 +332,11 @@ def test_init_cfg_loads_a_converted_start_keeping_the_new_head(tmp_path):
     dst = tmp_path / 'qa_start.pth'
     convert_checkpoint([_save(tmp_path, _official('stage2'))], str(dst), 'qa')
     fresh = oc.build('qa', BERT, seed=3)
-    model = oc.build('qa', BERT, seed=3, init_cfg=dict(type='Pretrained',
-                                                         checkpoint=str(dst)))
+    model = oc.build(
+        'qa',
+        BERT,
+        seed=3,
+        init_cfg=dict(type='Pretrained', checkpoint=str(dst)))
     model.init_weights()
     converted = torch.load(dst, weights_only=True)['state_dict']
     state = model.state_dict()
@@ -356,9 +360,14 @@ def test_init_cfg_list_loads_a_run_over_the_converted_start(tmp_path):
     stage1 = oc.build('stage1', BERT, seed=5)
     run = tmp_path / 'epoch_10.pth'
     torch.save(dict(state_dict=stage1.state_dict()), run)
-    model = oc.build('stage2', BERT, seed=6, init_cfg=[
-        dict(type='Pretrained', checkpoint=str(start)),
-        dict(type='Pretrained', checkpoint=str(run))])
+    model = oc.build(
+        'stage2',
+        BERT,
+        seed=6,
+        init_cfg=[
+            dict(type='Pretrained', checkpoint=str(start)),
+            dict(type='Pretrained', checkpoint=str(run))
+        ])
     model.init_weights()
     state = model.state_dict()
     converted = torch.load(start, weights_only=True)['state_dict']
@@ -369,8 +378,12 @@ def test_init_cfg_list_loads_a_run_over_the_converted_start(tmp_path):
     assert any(k not in ran for k in state)  # the start fills the rest
     stray = tmp_path / 'stray.pth'
     torch.save(dict(state_dict={'head.weight': torch.zeros(1)}), stray)
-    model = oc.build('stage2', BERT, init_cfg=[
-        dict(type='Pretrained', checkpoint=str(start)),
-        dict(type='Pretrained', checkpoint=str(stray))])
+    model = oc.build(
+        'stage2',
+        BERT,
+        init_cfg=[
+            dict(type='Pretrained', checkpoint=str(start)),
+            dict(type='Pretrained', checkpoint=str(stray))
+        ])
     with pytest.raises(ValueError, match=r"stray\.pth: .*unexpected keys"):
         model.init_weights()

@@ -27,7 +27,7 @@ def scope():
     init_default_scope('vtg_plugins')
 
 
-def refused(build, *expected, error=ValueError):
+def assert_refused(build, *expected, error=ValueError):
     """``build()`` raises ``error`` whose message holds every
     ``expected`` text."""
     with pytest.raises(error) as err:
@@ -61,7 +61,8 @@ def data(tmp_path):
 def test_bad_jsonl_line_names_file_and_line(data):
     with open(data.ann_file, 'a') as f:
         f.write('\n{"clip_id": "video9", "text": \n')
-    refused(lambda: retrieval(data), data.ann_file, 'line 4', 'invalid JSON')
+    assert_refused(lambda: retrieval(data), data.ann_file, 'line 4',
+                   'invalid JSON')
 
 
 @pytest.mark.parametrize('record, expected', [
@@ -76,27 +77,28 @@ def test_bad_jsonl_line_names_file_and_line(data):
 ])
 def test_bad_retrieval_record(data, record, expected):
     write_jsonl(data.ann_file, [data.records[0], record])
-    refused(lambda: retrieval(data), data.ann_file, 'line 2', expected)
+    assert_refused(lambda: retrieval(data), data.ann_file, 'line 2', expected)
 
 
 def test_record_that_is_not_an_object(data):
     with open(data.ann_file, 'a') as f:
         f.write('["video0", "a dog"]\n')
-    refused(lambda: retrieval(data), 'line 3', 'expected a JSON object')
+    assert_refused(lambda: retrieval(data), 'line 3', 'expected a JSON object')
 
 
 def test_missing_and_empty_annotation_files(data, tmp_path):
-    refused(
+    assert_refused(
         lambda: retrieval(data, ann_file=str(tmp_path / 'no.jsonl')),
         'no.jsonl',
         'does not exist',
         error=FileNotFoundError)
     (tmp_path / 'empty.jsonl').write_text('\n')
-    refused(lambda: retrieval(data, ann_file=str(tmp_path / 'empty.jsonl')),
-            'empty.jsonl', 'holds no record')
+    assert_refused(
+        lambda: retrieval(data, ann_file=str(tmp_path / 'empty.jsonl')),
+        'empty.jsonl', 'holds no record')
     (tmp_path / 'a.csv').write_text('x')
-    refused(lambda: retrieval(data, ann_file=str(tmp_path / 'a.csv')), 'a.csv',
-            "unsupported type '.csv'")
+    assert_refused(lambda: retrieval(data, ann_file=str(tmp_path / 'a.csv')),
+                   'a.csv', "unsupported type '.csv'")
 
 
 @pytest.mark.parametrize('num_frame, expected', [
@@ -111,26 +113,27 @@ def test_bad_frame_record(tmp_path, num_frame, expected):
     if num_frame is not None:
         rec['num_frame'] = num_frame
     write_jsonl(frames.ann_file, [rec])
-    refused(lambda: retrieval(frames, vis_format='frame', pipeline=[]),
-            frames.ann_file, 'line 1', expected)
+    assert_refused(lambda: retrieval(frames, vis_format='frame', pipeline=[]),
+                   frames.ann_file, 'line 1', expected)
 
 
 def test_frame_prefix_without_the_official_folder_name(tmp_path):
     frames = make_retrieval_data(tmp_path, vis_format='frame', num_videos=1)
     frames.data_prefix = dict(frames=str(tmp_path / 'hr'))
-    refused(lambda: retrieval(frames, vis_format='frame'), "no 'video_frames'",
-            "data_prefix['lr_frames']")
+    assert_refused(lambda: retrieval(frames, vis_format='frame'),
+                   "no 'video_frames'", "data_prefix['lr_frames']")
 
 
 def test_missing_bert_vocabulary(data, tmp_path):
-    refused(
+    assert_refused(
         lambda: retrieval(data, vocab_file=str(tmp_path / 'v.txt')),
         'v.txt',
         'does not exist',
         error=FileNotFoundError)
     (tmp_path / 'bad.txt').write_text('[PAD]\na\n')
-    refused(lambda: retrieval(data, vocab_file=str(tmp_path / 'bad.txt')),
-            'bad.txt', 'has no [CLS] entry')
+    assert_refused(
+        lambda: retrieval(data, vocab_file=str(tmp_path / 'bad.txt')),
+        'bad.txt', 'has no [CLS] entry')
 
 
 # --- QA and multiple choice --------------------------------------------------
@@ -151,7 +154,7 @@ def qa(data, **kw):
 
 def test_answer_vocabulary_file_is_missing(tmp_path):
     data = make_qa_data(tmp_path)
-    refused(
+    assert_refused(
         lambda: qa(data, ans2label_file=str(tmp_path / 'ans.json')),
         'answer vocabulary',
         'ans.json',
@@ -178,27 +181,27 @@ def test_bad_answer_vocabulary(tmp_path, vocab, expected):
     data = make_qa_data(tmp_path)
     with open(data.ans2label_file, 'w') as f:
         json.dump(vocab, f)
-    refused(lambda: qa(data), data.ans2label_file, expected)
+    assert_refused(lambda: qa(data), data.ans2label_file, expected)
 
 
 def test_bad_qa_records(tmp_path):
     data = make_qa_data(tmp_path)
     rec = dict(data.records[0], answer_type='animal')
     write_jsonl(data.ann_file, [rec])
-    refused(lambda: qa(data), 'line 1', "answer_type 'animal'")
+    assert_refused(lambda: qa(data), 'line 1', "answer_type 'animal'")
     write_jsonl(data.ann_file, [dict(data.records[0], question='')])
-    refused(lambda: qa(data), 'line 1', 'question: empty text')
-    refused(lambda: qa(data, task='action'), "task must be one of")
+    assert_refused(lambda: qa(data), 'line 1', 'question: empty text')
+    assert_refused(lambda: qa(data, task='action'), "task must be one of")
 
 
 def test_training_answer_outside_the_vocabulary(tmp_path):
     data = make_qa_data(tmp_path)  # its 4th question's answer is 'zebra'
-    refused(lambda: qa(data), data.ann_file, 'line 4',
-            "training answer 'zebra' is not in the answer vocabulary",
-            "train_oov='ignore'")
+    assert_refused(lambda: qa(data), data.ann_file, 'line 4',
+                   "training answer 'zebra' is not in the answer vocabulary",
+                   "train_oov='ignore'")
     assert qa(data, train_oov='ignore').get_data_info(3)['answer_label'] == -1
     assert qa(data, test_mode=True).get_data_info(3)['answer_label'] == -1
-    refused(lambda: qa(data, train_oov='skip'), "train_oov must be")
+    assert_refused(lambda: qa(data, train_oov='skip'), "train_oov must be")
 
 
 @pytest.mark.parametrize('change, expected', [
@@ -214,7 +217,7 @@ def test_bad_multiple_choice_records(tmp_path, change, expected):
                     **data.records[1],
                     **change
                 }])
-    refused(
+    assert_refused(
         lambda: DATASETS.build(
             dict(
                 type='HDVILATGIFMultipleChoiceDataset',
@@ -229,7 +232,7 @@ def test_bad_multiple_choice_records(tmp_path, change, expected):
 def test_repeated_msrvtt_mc_qid(tmp_path):
     data = make_mc_data(tmp_path, 'msrvtt')
     write_jsonl(data.ann_file, [data.records[0], data.records[0]])
-    refused(
+    assert_refused(
         lambda: DATASETS.build(
             dict(
                 type='HDVILAMSRVTTMCDataset',
@@ -247,7 +250,7 @@ def test_missing_video_names_it_and_the_line(data):
     video = data.data_prefix['video'] + '/video1.mp4'
     os.remove(video)
     ds = retrieval(data)
-    refused(
+    assert_refused(
         lambda: ds[1],
         video,
         f'{data.ann_file} line 2',
@@ -260,7 +263,7 @@ def test_unreadable_video(data):
     with open(video, 'wb') as f:
         f.write(b'not a video' * 50)
     ds = retrieval(data)
-    refused(
+    assert_refused(
         lambda: ds[0],
         video,
         'line 1',
@@ -273,7 +276,7 @@ def test_video_shorter_than_the_clips(data):
     video = data.data_prefix['video'] + '/video0.mp4'
     write_video(video, 3)
     ds = retrieval(data, pipeline=hd_vila_pipeline('video', False, 4, **SMALL))
-    refused(
+    assert_refused(
         lambda: ds[0],
         video,
         'line 1', '3 frames, fewer than the '
@@ -291,7 +294,7 @@ def test_missing_frame_file(tmp_path):
         vis_format='frame',
         pipeline=hd_vila_pipeline(
             'frame', False, 2, num_frm=5, sample_rate=2, crop_size=(16, 24)))
-    refused(
+    assert_refused(
         lambda: ds[0],
         'line 1',
         'clip0_',
@@ -303,7 +306,7 @@ def test_high_res_keyframe_needs_native_frames(data):
     pipe = hd_vila_pipeline('video', False, 2, keyframe='high_res', **SMALL)
     pipe[2]['high_res_keyframes'] = False
     ds = retrieval(data, pipeline=pipe)
-    refused(
+    assert_refused(
         lambda: ds[0], 'high_res_keyframes=True', 'video0.mp4', error=KeyError)
 
 
@@ -311,9 +314,9 @@ def test_collate_refuses_mixed_shapes_and_unpacked_items(data):
     a = retrieval(data)[0]
     b = retrieval(
         data, pipeline=hd_vila_pipeline('video', False, 3, **SMALL))[1]
-    refused(lambda: hd_vila_collate([a, b]), 'different shapes',
-            '(2, 3, 64, 96)', '(3, 3, 64, 96)')
-    refused(
+    assert_refused(lambda: hd_vila_collate([a, b]), 'different shapes',
+                   '(2, 3, 64, 96)', '(3, 3, 64, 96)')
+    assert_refused(
         lambda: hd_vila_collate([a, np.zeros(3)]),
         'item 1',
         'PackHDVILAInputs',

@@ -31,7 +31,7 @@ def data(tmp_path):
     return make_pretrain_data(tmp_path, num_clips=2, num_frames=30)
 
 
-def refused(build, *expected, error=ValueError):
+def assert_refused(build, *expected, error=ValueError):
     """``build()`` raises ``error`` whose message holds every
     ``expected`` text."""
     with pytest.raises(error) as err:
@@ -67,19 +67,20 @@ def pretrain(data, **kw):
 ])
 def test_bad_record_names_file_and_line(data, record, expected):
     write_jsonl(data.ann_file, [data.records[0], record])
-    refused(lambda: pretrain(data), data.ann_file, 'line 2', expected)
+    assert_refused(lambda: pretrain(data), data.ann_file, 'line 2', expected)
 
 
 def test_bad_json_line(data):
     with open(data.ann_file, 'a') as f:
         f.write('{"clip_id": "yt1.0.mp4", "text": \n')
-    refused(lambda: pretrain(data), data.ann_file, 'line 3', 'invalid JSON')
+    assert_refused(lambda: pretrain(data), data.ann_file, 'line 3',
+                   'invalid JSON')
 
 
 def test_itm_needs_another_record(data):
     write_jsonl(data.ann_file, data.records[:1])
-    refused(lambda: pretrain(data, use_itm=True), data.ann_file,
-            'negative captions from other records', 'holds only 1')
+    assert_refused(lambda: pretrain(data, use_itm=True), data.ann_file,
+                   'negative captions from other records', 'holds only 1')
 
 
 @pytest.mark.parametrize('kw, expected', [
@@ -88,7 +89,7 @@ def test_itm_needs_another_record(data):
     (dict(max_txt_len=1), 'max_txt_len must leave room'),
 ])
 def test_bad_dataset_option(data, kw, expected):
-    refused(lambda: pretrain(data, **kw), expected)
+    assert_refused(lambda: pretrain(data, **kw), expected)
 
 
 @pytest.mark.parametrize('kw, expected', [
@@ -101,7 +102,10 @@ def test_bad_dataset_option(data, kw, expected):
      "'high_res')"),
 ])
 def test_bad_geometry(kw, expected):
-    refused(lambda: HDVILAPretrainResizeCrop(**{**SMALL, **kw}), expected)
+    assert_refused(lambda: HDVILAPretrainResizeCrop(**{
+        **SMALL,
+        **kw
+    }), expected)
 
 
 def test_upsample_keyframes_take_any_crop():
@@ -116,7 +120,7 @@ def test_missing_clip_names_it_and_the_line(data):
     ds = pretrain(data)
     path = data.data_prefix['video'] + '/yt0/yt0.1.mp4'
     os.remove(path)
-    refused(
+    assert_refused(
         lambda: ds[1],
         path,
         f'{data.ann_file} line 2',
@@ -126,7 +130,7 @@ def test_missing_clip_names_it_and_the_line(data):
 
 def test_flat_layout_on_nested_clips_is_a_missing_file(data):
     ds = pretrain(data, layout='flat')
-    refused(
+    assert_refused(
         lambda: ds[0],
         data.data_prefix['video'] + '/yt0.0.mp4.mp4',
         'line 1',
@@ -137,7 +141,7 @@ def test_unreadable_clip(data):
     path = data.data_prefix['video'] + '/yt0/yt0.0.mp4'
     with open(path, 'wb') as f:
         f.write(b'no video here' * 40)
-    refused(
+    assert_refused(
         lambda: pretrain(data)[0],
         path,
         'line 1',
@@ -149,7 +153,7 @@ def test_unreadable_clip(data):
 def test_clip_shorter_than_the_clips_to_sample(data):
     path = data.data_prefix['video'] + '/yt0/yt0.1.mp4'
     write_video(path, 1, (36, 56))
-    refused(
+    assert_refused(
         lambda: pretrain(data)[1],
         path,
         'line 2',
@@ -159,5 +163,5 @@ def test_clip_shorter_than_the_clips_to_sample(data):
 
 def test_one_frame_clips_have_no_low_resolution_frames(data):
     ds = pretrain(data, pipeline=hd_vila_pretrain_pipeline(num_frm=1, **SMALL))
-    refused(lambda: ds[0], 'yt0.0.mp4', 'line 1', 'clips of 1 frame(s)',
-            'num_frm >= 3')
+    assert_refused(lambda: ds[0], 'yt0.0.mp4', 'line 1', 'clips of 1 frame(s)',
+                   'num_frm >= 3')

@@ -4,10 +4,8 @@ too, in float64, forward and gradients; the 1x1-convolution linears in
 float32), the FLOP handler and the per-query retrieval loop are right (ties
 included), and at ``--size tiny`` the report holds what it says (never a
 timing)."""
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,17 +16,9 @@ from torch import nn
 from vtg_hd_vila.models.video_encoder import HDVILAVideoEncoder
 from vtg_plugins.evaluation.functional import text_video_retrieval
 
-TOOLS = Path(__file__).resolve().parents[3] / 'projects' / 'hd_vila' / \
-    'tools'
+from ._tools import TOOLS, load_tool
+
 TOOL = TOOLS / 'benchmark.py'
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f'_hd_vila_{name}',
-                                                  TOOLS / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_sdpa_handler_counts_as_the_written_out_matmuls():
@@ -48,9 +38,9 @@ def test_sdpa_handler_counts_as_the_written_out_matmuls():
     q, k, v = torch.randn(2, 3, 5, 8), torch.randn(2, 3, 7, 8), \
         torch.randn(2, 3, 7, 4)
     sdpa = FlopCountAnalysis(
-        Attend(F.scaled_dot_product_attention),
-        (q, k, v)).set_op_handle('aten::scaled_dot_product_attention',
-                                 _load('benchmark_workloads').sdpa_flop_jit)
+        Attend(F.scaled_dot_product_attention), (q, k, v)).set_op_handle(
+            'aten::scaled_dot_product_attention',
+            load_tool('benchmark_workloads').sdpa_flop_jit)
     plain = FlopCountAnalysis(Attend(explicit), (q, k, v))
     for a in (sdpa, plain):
         a.unsupported_ops_warnings(False)
@@ -59,7 +49,7 @@ def test_sdpa_handler_counts_as_the_written_out_matmuls():
 
 def test_loop_retrieval_equals_the_metric_with_ties():
     """Duplicated videos tie with the GT: every tied entry gets a rank."""
-    loops = _load('loop_baselines')
+    loops = load_tool('loop_baselines')
     text, video = loops.retrieval_features(40, 8, seed=3)
     video[5] = video[4]  # text 4 and 5 each tie between videos 4 and 5
     video[20] = video[7]
@@ -73,7 +63,7 @@ def test_formulations_agree_with_resnet50_in_float64(train):
     """Bottleneck blocks (the tiny report runs BasicBlocks): the same grid
     and, in train mode with stochastic depth, the same gradients; each
     variant really runs its own functions."""
-    tool = _load('benchmark_workloads')
+    tool = load_tool('benchmark_workloads')
     g = torch.Generator().manual_seed(1)
     keyframes = torch.randn(2, 3, 64, 128, generator=g, dtype=torch.float64)
     frames = torch.randn(2, 4, 3, 16, 32, generator=g, dtype=torch.float64)

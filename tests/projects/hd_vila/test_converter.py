@@ -6,14 +6,10 @@ from the converter); each converts to its targets, loads strictly and gives
 the same outputs. Also: the official starts of stage 1 (CNN + BERT files),
 stage 2 (+ a stage-1 checkpoint, which holds half the layers) and QA (a
 stage-2 checkpoint), fp16 and ``module.`` files, every dropped key
-accounted for, the command line, and the plumbing of
-``tools/check_parity.py`` (on fixtures written from our own model: not
-parity evidence).
+accounted for, and the command line (``tools/check_parity.py``:
+``test_check_parity.py``).
 """
 import copy
-import importlib.util
-import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -25,22 +21,10 @@ from vtg_hd_vila.converters import (convert_checkpoint, convert_state_dicts,
                                     read_official_weights)
 from vtg_plugins.testing.refs import ref_path
 
-HERE = Path(__file__).resolve()
-TOOLS = HERE.parents[3] / 'projects' / 'hd_vila' / 'tools'
+from ._tools import load_helper, load_tool
 
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-oc = _load('_hd_vila_official_checkpoints',
-           HERE.with_name('official_checkpoints.py'))
-convert_official = _load('_hd_vila_convert_official',
-                         TOOLS / 'convert_official.py')
-check_parity = _load('_hd_vila_check_parity', TOOLS / 'check_parity.py')
+oc = load_helper('official_checkpoints')
+convert_official = load_tool('convert_official')
 
 CASES = [(f, t) for f, targets in oc.FLAVOUR_TARGETS.items() for t in targets]
 
@@ -360,100 +344,3 @@ def test_cli_converts_and_reports(tmp_path, tiny_bert_config, capsys):
     mc = oc.build('mc', tiny_bert_config, seed=3)
     load_converted_checkpoint(mc, str(dst))
     _assert_same_state(mc, stage2)
-
-
-# --- tools/check_parity.py: plumbing only (fixtures from our own model)
-def _fixture(target, bert):
-    model = oc.build(target, bert)
-    flavour = next(f for f, t in oc.FLAVOUR_TARGETS.items() if target in t)
-    data = oc.batch(target)
-    samples = data['data_samples']
-    key = 'option' if target in check_parity.OPTION_ROWS else 'text'
-    rows = [torch.atleast_2d(getattr(s, f'{key}_ids')) for s in samples]
-    masks = [torch.atleast_2d(getattr(s, f'{key}_mask')) for s in samples]
-    return dict(
-        model=target,
-        state_dict=oc.official_state_dict(model, flavour, bert),
-        config=dict(
-            num_attention_heads=bert['num_attention_heads'],
-            timesformer_heads=oc.ENCODER['timesformer_heads'],
-            grid_size=list(oc.ENCODER['grid_size'])),
-        inputs=dict(
-            img_middle=data['inputs']['keyframes'],
-            img_other=data['inputs']['frames'],
-            text_input_ids=torch.cat(rows),
-            text_input_mask=torch.cat(masks)),
-        outputs=oc.tensor_outputs(model, data),
-        meta='written from our own model: plumbing test, not parity')
-
-
-@pytest.mark.parametrize('target', ['stage2', 'qa', 'msrvtt_mc'])
-def test_check_parity_plumbing(tiny_bert_config, target):
-    fixture = _fixture(target, tiny_bert_config)
-    report = check_parity.check(fixture)
-    assert report.ok, report.problems
-    assert set(report.fields) == set(fixture['outputs'])
-    assert max(report.fields.values()) == 0.0
-
-
-def _noisy_output(f):
-    name = next(iter(f['outputs']))
-    f['outputs'][name] = f['outputs'][name] + 1e-2
-    return name
-
-
-def _noisy_weight(f):
-    key = 'transformer.bert.encoder.layer.0.output.dense.weight'
-    g = torch.Generator().manual_seed(0)
-    f['state_dict'][key] = f['state_dict'][key] + 0.1 * torch.randn(
-        f['state_dict'][key].shape, generator=g)
-    return 'logits'
-
-
-def _lost_output(f):
-    del f['outputs']['logits']
-    return 'outputs.logits'
-
-
-def _unknown_config(f):
-    f['config']['num_heads'] = 2
-    return 'config.num_heads'
-
-
-def _lost_weight(f):
-    del f['state_dict']['timesformer.time_embed']
-    return 'state_dict'
-
-
-def _other_grid(f):
-    f['config']['grid_size'] = [2, 2]
-    return 'state_dict'
-
-
-def _wrong_rows(f):
-    f['inputs']['text_input_ids'] = f['inputs']['text_input_ids'][:1]
-    return 'inputs'
-
-
-@pytest.mark.parametrize('mutate', [
-    _noisy_output, _noisy_weight, _lost_output, _unknown_config, _lost_weight,
-    _other_grid, _wrong_rows
-])
-def test_check_parity_fails_broken_fixtures(tiny_bert_config, mutate):
-    fixture = _fixture('qa', tiny_bert_config)
-    field = mutate(fixture)
-    report = check_parity.check(fixture)
-    assert not report.ok
-    assert field in report.failed
-
-
-def test_check_parity_cli(tmp_path, tiny_bert_config, capsys):
-    fixture = _fixture('mc', tiny_bert_config)
-    path = _save(tmp_path, fixture, 'fixture.pt')
-    assert check_parity.main([path]) == 0
-    assert json.loads(capsys.readouterr().out) == {'logits': 0.0, 'ok': True}
-    fixture['outputs']['logits'][0, 0, 0] += 1.0
-    torch.save(fixture, path)
-    assert check_parity.main([path]) == 1
-    report = json.loads(capsys.readouterr().out)
-    assert report['ok'] is False and report['logits'] >= 0.99
