@@ -12,7 +12,7 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 import vtg_plugins  # noqa: F401  (installs the upstream fixes)
-from vtg_plugins.utils import launch
+from vtg_plugins.utils import launch, strategies
 
 
 def parse_args(argv=None):
@@ -95,8 +95,11 @@ def main(argv=None):
     if args.checkpoint is not None:
         cfg.load_from = args.checkpoint
     else:
-        print_log('no CHECKPOINT given: testing the weights the model loads '
-                  'itself when built', logger='current', level=logging.WARNING)
+        print_log(
+            'no CHECKPOINT given: testing the weights the model loads '
+            'itself when built',
+            logger='current',
+            level=logging.WARNING)
     cfg.resume = False
     if args.dump:
         add_dump(cfg, osp.abspath(args.dump))
@@ -104,9 +107,12 @@ def main(argv=None):
         add_show_dir(cfg, args.show_dir)
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
+    strategies.test_without_engine_when_single(cfg, args.launcher,
+                                               args.checkpoint)
     launch.setup_launcher(cfg, args.launcher, args.local_rank)
-    launch.lint_config(cfg, args.config, args.cfg_options,
-                       enabled=not args.no_config_lint)
+    strategies.fit_optim_wrapper_to_strategy(cfg, args.config)
+    launch.lint_config(
+        cfg, args.config, args.cfg_options, enabled=not args.no_config_lint)
     runner = launch.build_runner(cfg)
     metrics = runner.test()
     launch.print_rank0(['metrics: ' + json.dumps(metrics, sort_keys=True)])

@@ -8,7 +8,7 @@ import argparse
 from mmengine.config import DictAction
 
 import vtg_plugins  # noqa: F401  (installs the upstream fixes)
-from vtg_plugins.utils import launch
+from vtg_plugins.utils import launch, strategies
 
 
 def parse_args(argv=None):
@@ -34,6 +34,18 @@ def parse_args(argv=None):
         choices=['auto', 'float16', 'bfloat16'],
         default='auto',
         help='autocast dtype for --amp (auto: fp16 on GPU, bf16 on CPU)')
+    parser.add_argument(
+        '--strategy',
+        help='train on an engine: an overlay name from '
+        'configs/_base_/strategies (deepspeed_zero1/2/3[_bf16], fsdp, '
+        'fsdp_bf16) or a path; replaces the config\'s strategy')
+    parser.add_argument(
+        '--activation-checkpointing',
+        nargs='+',
+        metavar='MODULE_TYPE',
+        help='recompute the activations of these module classes in '
+        'backward (e.g. BertLayer), on every engine; replaces the '
+        'config\'s activation_checkpointing_types')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -78,8 +90,13 @@ def merge_args(cfg, args):
         cfg.val_evaluator = None
     launch.set_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
+        if cfg.get('strategy', {}).get('type') == 'DeepSpeedStrategy':
+            raise ValueError('--amp: DeepSpeed takes its precision from the '
+                             'strategy (the *_bf16 overlays, or fp16)')
         launch.enable_amp(cfg, args.amp_dtype)
     launch.adapt_amp_to_device(cfg)
+    if args.activation_checkpointing:
+        cfg.activation_checkpointing_types = args.activation_checkpointing
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -99,15 +116,16 @@ def merge_args(cfg, args):
     if args.tensorboard:
         launch.add_tensorboard(cfg)
     launch.setup_launcher(cfg, args.launcher, args.local_rank)
+    strategies.fit_optim_wrapper_to_strategy(cfg, args.config)
     return cfg
 
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = launch.load_config(args.config, args.cfg_options)
+    cfg = launch.load_config(args.config, args.cfg_options, args.strategy)
     cfg = merge_args(cfg, args)
-    launch.lint_config(cfg, args.config, args.cfg_options,
-                       enabled=not args.no_config_lint)
+    launch.lint_config(
+        cfg, args.config, args.cfg_options, enabled=not args.no_config_lint)
     runner = launch.build_runner(cfg)
     runner.train()
 

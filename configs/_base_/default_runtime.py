@@ -17,7 +17,11 @@ default_hooks = dict(
         save_best='auto',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    sync_buffers=dict(type='SyncBuffersHook'))
+    sync_buffers=dict(type='SyncBuffersHook'),
+    # every rank's random generators saved with each checkpoint and put
+    # back on resume (and after each validation): a resumed run repeats
+    # the uninterrupted one
+    random_state=dict(type='RandomStateHook'))
 
 # tools/train.py and tools/test.py switch the backend to gloo and wrap the
 # model with device_ids=None when CUDA is absent, so this works on both.

@@ -96,3 +96,47 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ['ckpt.pth']
     backend.put(b'new', str(path))
     assert path.read_bytes() == b'new'
+
+
+def test_deepspeed_inputs_to_half_casts_float_tensors_only():
+    from types import SimpleNamespace
+
+    from mmengine._strategy.deepspeed import MMDeepSpeedEngineWrapper
+    weight = torch.nn.Parameter(torch.ones(1, dtype=torch.bfloat16))
+    engine = SimpleNamespace(parameters=lambda: iter([weight]))
+    wrapper = MMDeepSpeedEngineWrapper(model=engine, inputs_to_half=['inputs'])
+    data = dict(inputs=dict(frames=torch.ones(2), ids=torch.tensor([300])),
+                data_samples=[torch.ones(1)])
+    out = wrapper._cast_inputs_half(data)
+    assert out['inputs']['frames'].dtype == torch.bfloat16
+    assert out['inputs']['ids'].dtype == torch.int64  # 300 survives
+    assert out['inputs']['ids'].item() == 300
+    assert out['data_samples'][0].dtype == torch.float32  # not named
+
+
+def test_a_second_deepspeed_strategy_in_one_process_builds():
+    from mmengine._strategy.deepspeed import DeepSpeedStrategy
+    for _ in range(2):
+        DeepSpeedStrategy(zero_optimization=dict(stage=1))
+
+
+def test_ema_checkpoint_loaded_before_the_hook_ran_waits_for_it():
+    from types import SimpleNamespace
+
+    from mmengine.hooks import EMAHook
+    model = torch.nn.Linear(2, 1)
+    ema = torch.nn.Linear(2, 1)
+    checkpoint = dict(
+        state_dict={k: v.clone() for k, v in ema.state_dict().items()},
+        ema_state_dict={f'module.{k}': v.clone()
+                        for k, v in model.state_dict().items()})
+    checkpoint['ema_state_dict']['steps'] = torch.tensor(3)
+    hook = EMAHook()
+    runner = SimpleNamespace(model=model, _resume=True)
+    # FlexibleRunner resumes before before_run: this used to raise
+    hook.after_load_checkpoint(runner, checkpoint)
+    hook.before_run(runner)
+    averaged = dict(hook.ema_model.module.named_parameters())
+    for name, value in ema.named_parameters():
+        assert torch.equal(averaged[name], value), name
+    assert int(hook.ema_model.steps) == 3

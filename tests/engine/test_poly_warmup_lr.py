@@ -31,7 +31,10 @@ def _wrapper(lr=0.1):
 def test_matches_fairseq_each_update(warmup, total, power, end_lr):
     wrapper = _wrapper()
     sched = PolyDecayWithWarmupLR(
-        wrapper, warmup_updates=warmup, total_updates=total, power=power,
+        wrapper,
+        warmup_updates=warmup,
+        total_updates=total,
+        power=power,
         end_value=end_lr)
     for updates in range(total + 3):
         want = _fairseq(0.1, warmup, total, power, end_lr, updates)
@@ -48,15 +51,13 @@ def test_resumes_where_it_stopped():
         sched.step()
     second = _wrapper()
     second.param_groups[0]['initial_lr'] = 0.1
-    resumed = PolyDecayWithWarmupLR(
-        second, warmup_updates=5, total_updates=50)
+    resumed = PolyDecayWithWarmupLR(second, warmup_updates=5, total_updates=50)
     resumed.load_state_dict(sched.state_dict())
     for _ in range(3):
         for wrapper, s in ((first, sched), (second, resumed)):
             wrapper.step()
             s.step()
-    assert second.get_lr()['lr'][0] == pytest.approx(
-        first.get_lr()['lr'][0])
+    assert second.get_lr()['lr'][0] == pytest.approx(first.get_lr()['lr'][0])
     assert first.get_lr()['lr'][0] == pytest.approx(
         _fairseq(0.1, 5, 50, 1.0, 0.0, 15))
 

@@ -14,7 +14,6 @@ from typing import Callable, Dict, List, Tuple
 
 Fix = Callable[[ModuleType], None]
 
-
 # Both finders follow the ``sys.meta_path`` protocol (``find_spec``; the
 # loader's ``create_module``/``exec_module``) without importlib.abc's base
 # classes, whose import pulls in importlib.resources, tempfile and shutil.

@@ -64,7 +64,37 @@ def move_logs_to_stderr() -> None:
     after_import('deepspeed.utils.logging', _logs_to_stderr)
 
 
+def _broadcast_scalars_as_vectors(engine: ModuleType) -> None:
+    cls = engine.DeepSpeedEngine
+    if getattr(cls._broadcast_model, '_vtg_fixed', False):
+        return
+    original = cls._broadcast_model
+
+    def _broadcast_model(self):
+        scalars = [p for p in self.module.parameters() if p.dim() == 0]
+        for param in scalars:  # a 1-element view of the same storage
+            param.data = param.data.view(1)
+        try:
+            original(self)
+        finally:
+            for param in scalars:
+                param.data = param.data.view(())
+
+    _broadcast_model._vtg_fixed = True
+    cls._broadcast_model = _broadcast_model
+
+
+def broadcast_scalar_parameters() -> None:
+    """DeepSpeed 0.19's ``DeepSpeedEngine._broadcast_model`` sends each
+    parameter as ``p.data.view(torch.uint8)``, which fails for 0-dim
+    parameters (a learnable scale: "self.dim() cannot be 0 to view Float as
+    Byte"), so every model with one fails to start on more than one rank.
+    Broadcast them through a 1-element view of the same storage."""
+    after_import('deepspeed.runtime.engine', _broadcast_scalars_as_vectors)
+
+
 def apply() -> None:
     """Install the DeepSpeed fixes (each waits for its module)."""
     move_logs_to_stderr()
     add_onebit_placeholder()
+    broadcast_scalar_parameters()

@@ -138,9 +138,223 @@ def fix_fsdp_optim_state_dict_to_load() -> None:
     after_import('mmengine._strategy.fsdp', _fix_fsdp_load_optim_state_dict)
 
 
+def _cast_floats_only(deepspeed_strategy: ModuleType) -> None:
+    wrapper = deepspeed_strategy.MMDeepSpeedEngineWrapper
+    if getattr(wrapper._cast_inputs_half, '_vtg_fixed', False):
+        return
+    import torch
+    from mmengine.utils import apply_to
+
+    def cast(value, dtype):
+        return apply_to(
+            value,
+            lambda x: isinstance(x, torch.Tensor) and x.is_floating_point(),
+            lambda x: x.to(dtype))
+
+    def _cast_inputs_half(self, inputs):
+        if self._inputs_to_half is None:
+            return inputs
+        dtype = next(self.model.parameters()).dtype
+        if isinstance(inputs, (list, tuple)):
+            return inputs.__class__(
+                cast(v, dtype) if i in self._inputs_to_half else v
+                for i, v in enumerate(inputs))
+        if isinstance(inputs, dict):
+            for key in self._inputs_to_half:
+                if key in inputs:
+                    inputs[key] = cast(inputs[key], dtype)
+            return inputs
+        raise TypeError('inputs should be list, tuple or dict, '
+                        f'but got {type(inputs)}')
+
+    _cast_inputs_half._vtg_fixed = True
+    _cast_inputs_half.__doc__ = wrapper._cast_inputs_half.__doc__
+    wrapper._cast_inputs_half = _cast_inputs_half
+
+
+def cast_only_float_inputs_to_half() -> None:
+    """mmengine 0.10.7's ``MMDeepSpeedEngineWrapper`` casts every tensor
+    under an ``inputs_to_half`` key to the weights' dtype, integer ones too:
+    token ids become fp16/bf16 (ids above 256 lose their value in bf16) and
+    embedding lookups fail. Cast the floating-point tensors only."""
+    after_import('mmengine._strategy.deepspeed', _cast_floats_only)
+
+
+def _register_once(deepspeed_strategy: ModuleType) -> None:
+    register = deepspeed_strategy.register_deepspeed_optimizers
+    if getattr(register, '_vtg_fixed', False):
+        return
+    names = []
+
+    def register_deepspeed_optimizers():
+        if not names:
+            names.extend(register())
+        return list(names)
+
+    register_deepspeed_optimizers._vtg_fixed = True
+    register_deepspeed_optimizers.__doc__ = register.__doc__
+    deepspeed_strategy.register_deepspeed_optimizers = \
+        register_deepspeed_optimizers
+
+
+def register_deepspeed_optimizers_once() -> None:
+    """mmengine 0.10.7's ``DeepSpeedStrategy.__init__`` registers
+    DeepSpeed's optimizers every time, and the registry refuses a second
+    registration: a second DeepSpeed runner in one process (train, then
+    test; one run after another in a script) fails with ``KeyError:
+    'DeepSpeedCPUAdam is already registered'``. Register them once."""
+    after_import('mmengine._strategy.deepspeed', _register_once)
+
+
+def _call_hooks_on_deepspeed_checkpoints(ds: ModuleType) -> None:
+    strategy = ds.DeepSpeedStrategy
+    if getattr(strategy.save_checkpoint, '_vtg_fixed', False):
+        return
+    save, resume, load = (strategy.save_checkpoint, strategy.resume,
+                          strategy.load_checkpoint)
+
+    def save_checkpoint(self,
+                        filename,
+                        *,
+                        save_optimizer=True,
+                        save_param_scheduler=True,
+                        extra_ckpt=None,
+                        callback=None):
+        extra = dict(extra_ckpt or {})
+        if callback is not None:
+            # hooks may read or replace the weights (EMAHook swaps its
+            # averaged ones in): offered when not partitioned (ZeRO <= 2),
+            # saved only when a hook replaced them
+            offered = None
+            if not self.model.zero_optimization_partition_weights():
+                extra['state_dict'] = self.model.module_state_dict()
+                offered = dict(extra['state_dict'])
+            callback(extra)
+            weights = extra.get('state_dict')
+            if weights is not None and offered is not None and \
+                    weights.keys() == offered.keys() and \
+                    all(weights[k] is offered[k] for k in offered):
+                del extra['state_dict']  # untouched: DeepSpeed saves them
+            elif weights is not None:
+                extra['state_dict'] = ds.weights_to_cpu(weights)
+        save(
+            self,
+            filename,
+            save_optimizer=save_optimizer,
+            save_param_scheduler=save_param_scheduler,
+            extra_ckpt=extra)
+
+    def with_callback(method):
+
+        def run(self, filename, *, callback=None, **kwargs):
+            checkpoint = method(self, filename, **kwargs)
+            if callback is not None:
+                callback(checkpoint)
+            return checkpoint
+
+        run._vtg_fixed = True
+        run.__doc__ = method.__doc__
+        return run
+
+    save_checkpoint._vtg_fixed = True
+    save_checkpoint.__doc__ = save.__doc__
+    strategy.save_checkpoint = save_checkpoint
+    strategy.resume = with_callback(resume)
+    strategy.load_checkpoint = with_callback(load)
+
+
+def call_hooks_on_deepspeed_checkpoints() -> None:
+    """mmengine 0.10.7's ``DeepSpeedStrategy`` ignores the ``callback`` of
+    ``save_checkpoint``, ``resume`` and ``load_checkpoint``, through which
+    ``FlexibleRunner`` calls the hooks' ``before_save_checkpoint`` and
+    ``after_load_checkpoint``: under DeepSpeed, EMAHook's averaged weights
+    and every other hook's checkpoint state are silently never saved or
+    restored. Call the callback on the checkpoint's extra (client) state."""
+    after_import('mmengine._strategy.deepspeed',
+                 _call_hooks_on_deepspeed_checkpoints)
+
+
+def _keep_caller_progress(flexible: ModuleType) -> None:
+    runner = flexible.FlexibleRunner
+    if getattr(runner.save_checkpoint, '_vtg_fixed', False):
+        return
+    original = runner.save_checkpoint
+
+    def save_checkpoint(self, *args, **kwargs):
+        meta = kwargs.get('meta') or {}
+        given = {k: meta[k] for k in ('epoch', 'iter') if k in meta}
+        if not given:
+            return original(self, *args, **kwargs)
+        strategy_save = self.strategy.save_checkpoint
+
+        def save(*save_args, extra_ckpt=None, **save_kwargs):
+            extra_ckpt['meta'].update(given)
+            return strategy_save(
+                *save_args, extra_ckpt=extra_ckpt, **save_kwargs)
+
+        self.strategy.save_checkpoint = save
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            del self.strategy.save_checkpoint
+
+    save_checkpoint._vtg_fixed = True
+    save_checkpoint.__doc__ = original.__doc__
+    runner.save_checkpoint = save_checkpoint
+
+
+def keep_checkpoint_progress_given_by_hooks() -> None:
+    """mmengine 0.10.7's ``FlexibleRunner.save_checkpoint`` overwrites the
+    ``epoch``/``iter`` of the ``meta`` its caller passes (``Runner`` keeps
+    them). ``CheckpointHook`` saves the last checkpoint again after a new
+    best validation score, when the epoch counter has already moved on, so
+    under DeepSpeed/FSDP ``epoch_N.pth`` says epoch N+1 and a run resumed
+    from it skips an epoch. Keep the caller's values."""
+    after_import('mmengine.runner._flexible_runner', _keep_caller_progress)
+
+
+def _defer_ema_loading(ema: ModuleType) -> None:
+    hook = ema.EMAHook
+    if getattr(hook.after_load_checkpoint, '_vtg_fixed', False):
+        return
+    load, before_run = hook.after_load_checkpoint, hook.before_run
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not hasattr(self, 'ema_model'):
+            self._vtg_pending_checkpoint = checkpoint
+            return
+        load(self, runner, checkpoint)
+
+    def run_first(self, runner) -> None:
+        before_run(self, runner)
+        pending = self.__dict__.pop('_vtg_pending_checkpoint', None)
+        if pending is not None:
+            load(self, runner, pending)
+
+    after_load_checkpoint._vtg_fixed = True
+    after_load_checkpoint.__doc__ = load.__doc__
+    run_first.__doc__ = before_run.__doc__
+    hook.after_load_checkpoint = after_load_checkpoint
+    hook.before_run = run_first
+
+
+def load_ema_after_it_exists() -> None:
+    """``EMAHook`` builds its averaged model in ``before_run``, but
+    mmengine 0.10.7's ``FlexibleRunner`` loads or resumes a checkpoint
+    before calling ``before_run`` (``Runner`` after), so resuming an EMA run
+    on DeepSpeed or FSDP fails with "'EMAHook' object has no attribute
+    'ema_model'". Keep the checkpoint until the averaged model exists."""
+    after_import('mmengine.hooks.ema_hook', _defer_ema_loading)
+
+
 def apply() -> None:
     """Install the mmengine fixes (each waits for its module)."""
     register_trusted_local_loader()
     register_bf16_optim_wrapper()
     make_local_writes_atomic()
     fix_fsdp_optim_state_dict_to_load()
+    cast_only_float_inputs_to_half()
+    register_deepspeed_optimizers_once()
+    call_hooks_on_deepspeed_checkpoints()
+    keep_checkpoint_progress_given_by_hooks()
+    load_ema_after_it_exists()

@@ -83,8 +83,9 @@ class PolyDecayWithWarmupParamScheduler(_ParamScheduler):
             self.end_value
 
     def _get_value(self):
-        return [self.value_at(base, self.last_step)
-                for base in self.base_values]
+        return [
+            self.value_at(base, self.last_step) for base in self.base_values
+        ]
 
 
 @PARAM_SCHEDULERS.register_module()

@@ -13,6 +13,8 @@ from typing import Iterable, Optional
 import torch
 from mmengine.config import Config
 
+from . import strategies
+
 
 def check_cfg_options(cfg: Config, options: Optional[dict],
                       config_path: str) -> None:
@@ -91,8 +93,10 @@ def adapt_amp_to_device(cfg: Config) -> bool:
     for key in ('loss_scale', 'dtype', 'use_fsdp'):
         wrapper.pop(key, None)
     from mmengine.logging import print_log
-    print_log('no CUDA: AmpOptimWrapper (fp16) -> BF16OptimWrapper (bf16 '
-              'autocast on CPU)', logger='current')
+    print_log(
+        'no CUDA: AmpOptimWrapper (fp16) -> BF16OptimWrapper (bf16 '
+        'autocast on CPU)',
+        logger='current')
     return True
 
 
@@ -166,31 +170,64 @@ def add_tensorboard(cfg: Config) -> None:
 
 def build_runner(cfg: Config):
     """``FlexibleRunner`` when the config names a ``strategy`` (DeepSpeed,
-    FSDP), a registered runner for ``runner_type``, else ``Runner``."""
+    FSDP), a registered runner for ``runner_type``, else ``Runner``; with
+    the modules of ``activation_checkpointing_types`` checkpointed."""
     if 'strategy' in cfg:
         from mmengine.runner import FlexibleRunner
-        return FlexibleRunner.from_cfg(cfg)
-    if 'runner_type' in cfg:
+        runner = FlexibleRunner.from_cfg(cfg)
+    elif 'runner_type' in cfg:
         from vtg_plugins.registry import RUNNERS
-        return RUNNERS.build(cfg)
-    from mmengine.runner import Runner
-    return Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg)
+    else:
+        from mmengine.runner import Runner
+        runner = Runner.from_cfg(cfg)
+    _checkpoint_activations(runner, strategies.checkpointed_module_types(cfg))
+    return runner
+
+
+def _checkpoint_activations(runner, module_types) -> None:
+    """Checkpoint ``module_types`` in the runner's model: built here for a
+    ``FlexibleRunner`` (whose strategy wraps it later), inside the DDP
+    wrapper for a ``Runner`` (parameters and their hooks stay the same)."""
+    if not module_types:
+        return
+    from mmengine.model import is_model_wrapper
+    from mmengine.registry import MODELS
+    from vtg_plugins.engine.activation_checkpointing import \
+        apply_activation_checkpointing
+    if isinstance(runner.model, dict):
+        runner.model = MODELS.build(runner.model)
+    model = runner.model.module if is_model_wrapper(runner.model) \
+        else runner.model
+    count = apply_activation_checkpointing(model, module_types)
+    from mmengine.logging import print_log
+    print_log(
+        f'activation checkpointing: {count} modules of {module_types}',
+        logger='current')
 
 
 def installed_projects_epilog() -> str:
     """Text for ``--help``: the method projects found in this environment."""
     from vtg_plugins.utils.projects import list_projects
     projects = list_projects()
-    lines = [f'  {n:<12} {p["module"]} ({p["dist"]} {p["version"]})'
-             for n, p in projects.items()]
+    lines = [
+        f'  {n:<12} {p["module"]} ({p["dist"]} {p["version"]})'
+        for n, p in projects.items()
+    ]
     return 'installed projects:\n' + ('\n'.join(lines) or '  none')
 
 
-def load_config(path: str, options: Optional[dict]) -> Config:
-    """Read a config and apply validated ``--cfg-options``."""
+def load_config(path: str,
+                options: Optional[dict],
+                strategy: Optional[str] = None) -> Config:
+    """Read a config, put the ``--strategy`` overlay on it (see
+    :mod:`.strategies`), then apply validated ``--cfg-options`` (which may
+    change the overlay's keys too)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file {path} does not exist')
     cfg = Config.fromfile(path)
+    if strategy:
+        strategies.apply_strategy_overlay(cfg, strategy, path)
     check_cfg_options(cfg, options, path)
     if options:
         cfg.merge_from_dict(options)
@@ -206,7 +243,9 @@ def add_config_lint_argument(parser) -> None:
         'them (see tools/analysis/check_config.py)')
 
 
-def lint_config(cfg: Config, config_path: str, options: Optional[dict],
+def lint_config(cfg: Config,
+                config_path: str,
+                options: Optional[dict],
                 enabled: bool = True) -> None:
     """Refuse, before the Runner is built, every key of the merged config
     that its class (or the Runner) does not read, and every unknown type
@@ -219,8 +258,10 @@ def lint_config(cfg: Config, config_path: str, options: Optional[dict],
     """
     from mmengine.logging import print_log
     if not enabled:
-        print_log('--no-config-lint: config keys not checked',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            '--no-config-lint: config keys not checked',
+            logger='current',
+            level=logging.WARNING)
         return
     from .config_lint import check_config
     footer = ('\n(tools/analysis/check_config.py runs this check; '

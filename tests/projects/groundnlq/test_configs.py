@@ -28,6 +28,8 @@ FINETUNE = 'groundnlq_internvideo-egovlp-narration-pt_1xb2-10e_ego4d-nlq.py'
 TRAINVAL = FINETUNE.replace('.py', '-trainval.py')
 SCRATCH = 'groundnlq_internvideo-egovlp_2xb2-13e_ego4d-nlq.py'
 STAR = 'groundnlq-star_internvideo-egovlp_2xb2-13e_ego4d-nlq.py'
+# the same recipe on DeepSpeed ZeRO-2 (tools/train.py fits the wrapper)
+SCRATCH_ZERO2 = SCRATCH.replace('.py', '_deepspeed-zero2.py')
 # lr after the official per-GPU scaling (yaml lr x GPUs), clips per GPU,
 # warm-up + cosine epochs, backbone_arch, max_seg_num, fine-tuned
 OFFICIAL = {
@@ -36,6 +38,7 @@ OFFICIAL = {
     TRAINVAL: (2.5e-5 * 1, 2, 4, 10, (2, 4, 4, 0, 6), 5, True),
     SCRATCH: (5e-5 * 2, 2, 5, 13, (2, 4, 4, 0, 6), 5, False),
     STAR: (5e-5 * 2, 2, 5, 13, (2, 4, 4, 6, 0), 5, False),
+    SCRATCH_ZERO2: (5e-5 * 2, 2, 5, 13, (2, 4, 4, 0, 6), 5, False),
 }
 TRAIN_CFG = dict(center_sample='radius', center_sample_radius=1.5,
                  loss_weight=1.0, cls_prior_prob=0.01, init_loss_norm=200,

@@ -35,6 +35,7 @@ OFFICIAL = _load_module(
     osp.join(osp.dirname(osp.abspath(__file__)),
              'official_configs.py')).OFFICIAL
 DEEPSPEED = 'hd_vila_stage2_64xb16-10e_hdvila100m_deepspeed-zero2-fp16.py'
+FSDP = 'hd_vila_stage2_64xb16-10e_hdvila100m_fsdp.py'
 MSRVTT_MC = 'hd_vila_retrieval_8xb64_msrvtt-mc.py'
 TINY = ('hd_vila_tiny-retrieval_1xb2-2e_synthetic-msrvtt.py',
         'hd_vila_tiny-video-qa_1xb2-2e_synthetic-frameqa.py')
@@ -92,7 +93,7 @@ def _step(pipeline, kind):
 
 def test_every_entry_config_is_covered():
     assert _entry_configs() == sorted(
-        list(OFFICIAL) + [DEEPSPEED, MSRVTT_MC, *TINY])
+        list(OFFICIAL) + [DEEPSPEED, FSDP, MSRVTT_MC, *TINY])
 
 
 @pytest.mark.parametrize('name', sorted(OFFICIAL))
@@ -329,7 +330,7 @@ def test_models_optimizers_and_schedules_build(name):
     wrapper_cfg.update(type='OptimWrapper')  # AMP / DeepSpeed need a GPU
     for key in ('dtype', 'loss_scale'):
         wrapper_cfg.pop(key, None)
-    if 'strategy' in cfg:  # DeepSpeed accumulates
+    if cfg.get('strategy', {}).get('type') == 'DeepSpeedStrategy':
         wrapper_cfg['accumulative_counts'] = \
             cfg.strategy.gradient_accumulation_steps
     wrapper = build_optim_wrapper(model, wrapper_cfg)

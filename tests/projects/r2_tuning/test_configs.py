@@ -21,8 +21,15 @@ from vtg_r2_tuning.datasets import load_splits
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
+# the official recipes; the scale-out variants (an engine overlay on one of
+# them) are checked against their recipe
+SCALE_OUT = ('_deepspeed-zero2.py', '_fsdp.py')
 CONFIGS = sorted(
-    glob.glob(osp.join(REPO, 'configs', 'r2_tuning', 'r2_tuning_clip-*.py')))
+    c for c in glob.glob(
+        osp.join(REPO, 'configs', 'r2_tuning', 'r2_tuning_clip-*.py'))
+    if not c.endswith(SCALE_OUT))
+QVHIGHLIGHTS = osp.join(REPO, 'configs', 'r2_tuning',
+                        'r2_tuning_clip-b32_1xb128-30e_qvhighlights.py')
 # the grounding datasets' file names in the official layout
 GROUNDING_FILES = {
     'qvhighlights': ('qvhighlights_train.jsonl', 'qvhighlights_val.jsonl',
@@ -129,6 +136,22 @@ def test_config_builds_model_and_datasets(config, grounding_root, tmp_path):
         'video'].shape[0]
     if model.coord_head is not None:
         assert len(out[0].pred_relevant_windows[0]) == 3
+
+
+@pytest.mark.parametrize('suffix, engine', [
+    ('_deepspeed-zero2.py', 'DeepSpeedStrategy'), ('_fsdp.py', 'FSDPStrategy')
+])
+def test_scale_out_variants_keep_the_recipe_and_the_total_batch(
+        suffix, engine):
+    name = 'r2_tuning_clip-b32_8xb16-30e_qvhighlights' + suffix
+    variant = Config.fromfile(osp.join(REPO, 'configs', 'r2_tuning', name))
+    recipe = Config.fromfile(QVHIGHLIGHTS)
+    assert variant.strategy.type == engine
+    assert 8 * variant.train_dataloader.batch_size == \
+        recipe.train_dataloader.batch_size == 128  # so the same lr
+    for key in ('model', 'optim_wrapper', 'param_scheduler', 'train_cfg',
+                'val_dataloader', 'val_evaluator'):
+        assert variant[key] == recipe[key], key
 
 
 def test_all_official_configs_are_present():

@@ -44,7 +44,7 @@ class Official(NamedTuple):
     dataset: str
     num_classes: Union[int, Tuple[int, int]]  # (nouns, verbs) for EK100
     save_every: int  # --save_ckpt_freq
-    precision: Optional[str] = None  # amp / DeepSpeed bf16 / fp16
+    precision: Optional[str] = None  # amp / DeepSpeed bf16 / fp16 / fsdp
 
 
 SSV2 = Official(16, 6, 4, 50, 0.3, 0.9, 'ssv2', 174, 25)
@@ -56,6 +56,8 @@ OFFICIAL = {
     SSV2._replace(precision='bf16'),
     'tstl_clip-videomae-b16-bidir_16xb6-50e_ssv2_deepspeed-zero2-fp16.py':
     SSV2._replace(precision='fp16'),
+    'tstl_clip-videomae-b16-bidir_16xb6-50e_ssv2_fsdp.py':
+    SSV2._replace(precision='fsdp'),
     'tstl_clip-videomae-b16-bidir_16xb6-70e_k400.py':
     Official(16, 6, 6, 70, 0.2, 0.5, 'k400', 400, 25),
     'tstl_clip-videomae-b16-bidir_16xb8-30e_ucf101.py':
@@ -149,8 +151,13 @@ def _check_optimisation(cfg: Config, o: Official) -> None:
         else:
             assert strategy.bf16 == dict(enabled=True)
             assert 'fp16' not in strategy
-    else:
-        assert 'strategy' not in cfg
+    else:  # tools/train.py fits the wrapper to FSDP (global-norm clips)
+        if o.precision == 'fsdp':
+            assert cfg.strategy.type == 'FSDPStrategy'
+            assert cfg.strategy.model_wrapper.mixed_precision.param_dtype \
+                == 'bfloat16'
+        else:
+            assert 'strategy' not in cfg
         assert wrapper.type == ('AmpOptimWrapper'
                                 if o.precision == 'amp' else 'OptimWrapper')
         assert wrapper.accumulative_counts == o.accumulate

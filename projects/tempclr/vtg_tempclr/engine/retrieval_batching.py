@@ -35,8 +35,8 @@ from typing import List, Sequence
 import torch
 from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
+from vtg_plugins.engine.gathered_weights import whole_weights
 from vtg_plugins.registry import HOOKS
 
 _ROWS = ('vfeats', 'vmasks', 'caps', 'cmasks')
@@ -207,14 +207,14 @@ class RetrievalBatchingHook(Hook):
         ids = list(dict.fromkeys(dataset.video_ids))  # unique, in order
         share = list(range(rank, len(ids), world_size))
         share_ids = [ids[i] for i in share]
-        module = model.module if is_model_wrapper(model) else model
-        was_training = module.training
-        module.eval()
-        try:
-            vectors = video_vectors(module, dataset, share_ids, share,
-                                    self.seed + epoch, self.batch_videos)
-        finally:
-            module.train(was_training)
+        with whole_weights(model) as module:  # FSDP: gathered
+            was_training = module.training
+            module.eval()
+            try:
+                vectors = video_vectors(module, dataset, share_ids, share,
+                                        self.seed + epoch, self.batch_videos)
+            finally:
+                module.train(was_training)
         local = retrieval_groups(vectors, share_ids,
                                  dataset.num_video_per_batch, self.num_cands,
                                  random.Random(self.seed + epoch),
