@@ -15,28 +15,20 @@
 # batch norm wants its running statistics in its weights' dtype: the
 # ResNets' (frozen) BatchNorm statistics go to fp16 too (apex O2 kept the
 # whole BatchNorm in fp32).
-_base_ = ['./hd_vila_stage2_64xb16-10e_hdvila100m.py']
+_base_ = [
+    './hd_vila_stage2_64xb16-10e_hdvila100m.py',
+    '../_base_/strategies/deepspeed_zero2.py'
+]
 strategy = dict(
-    type='DeepSpeedStrategy',
-    config=dict(
-        zero_allow_untested_optimizer=True,
-        data_types=dict(buffer_dtype='fp16')),
+    config=dict(data_types=dict(buffer_dtype='fp16')),
     fp16=dict(
+        _delete_=True,
         enabled=True,
         loss_scale=0,
         initial_scale_power=16,
         loss_scale_window=2000,
         min_loss_scale=1),
-    inputs_to_half=['inputs'],
     gradient_clipping=5.0,
-    zero_optimization=dict(
-        stage=2,
-        allgather_partitions=True,
-        reduce_scatter=True,
-        allgather_bucket_size=50000000,
-        reduce_bucket_size=50000000,
-        overlap_comm=True,
-        contiguous_gradients=True),
     train_micro_batch_size_per_gpu={{_base_.batch}},
     gradient_accumulation_steps={{_base_.accumulate}})
 optim_wrapper = dict(

@@ -3,27 +3,22 @@
 # (fairseq --fp16), ZeRO stage 2, gradient clipping 2.0 inside DeepSpeed.
 #   bash tools/dist_train.sh \
 #       configs/tempclr/tempclr_videoclip-dtw-layernorm_1xb1-10e_howto100m_deepspeed-fp16.py 1
-_base_ = ['./tempclr_videoclip-dtw-layernorm_1xb1-10e_howto100m.py']
+_base_ = [
+    './tempclr_videoclip-dtw-layernorm_1xb1-10e_howto100m.py',
+    '../_base_/strategies/deepspeed_zero2.py'
+]
 strategy = dict(
-    type='DeepSpeedStrategy',
     fp16=dict(
+        _delete_=True,
         enabled=True,
         loss_scale=0,
         initial_scale_power=7,
         loss_scale_window=128,
         hysteresis=2,
         min_loss_scale=1),
-    # no inputs_to_half: it would cast the caption ids too; the video token
-    # MLP takes the float32 features in the model's dtype
+    # the overlay's inputs_to_half casts the float video features only
+    # (the caption ids stay integers)
     gradient_clipping=2.0,
-    zero_optimization=dict(
-        stage=2,
-        allgather_partitions=True,
-        reduce_scatter=True,
-        allgather_bucket_size=50000000,
-        reduce_bucket_size=50000000,
-        overlap_comm=True,
-        contiguous_gradients=True),
     train_micro_batch_size_per_gpu={{_base_.batch}},
     gradient_accumulation_steps=1)
 optim_wrapper = dict(

@@ -5,23 +5,17 @@
 # into DeepSpeed (--update_freq 4).
 #   bash tools/dist_train.sh \
 #       configs/tstl/tstl_clip-videomae-b16-bidir_16xb6-50e_ssv2_deepspeed-zero2-fp16.py 8
-_base_ = ['./tstl_clip-videomae-b16-bidir_16xb6-50e_ssv2.py']
+_base_ = [
+    './tstl_clip-videomae-b16-bidir_16xb6-50e_ssv2.py',
+    '../_base_/strategies/deepspeed_zero2.py'
+]
 strategy = dict(
-    type='DeepSpeedStrategy',
     fp16=dict(
+        _delete_=True,
         enabled=True,
         loss_scale=0,
         initial_scale_power=7,
         loss_scale_window=128),
-    inputs_to_half=['inputs'],
-    zero_optimization=dict(
-        stage=2,
-        allgather_partitions=True,
-        reduce_scatter=True,
-        allgather_bucket_size=50000000,
-        reduce_bucket_size=50000000,
-        overlap_comm=True,
-        contiguous_gradients=True),
     train_micro_batch_size_per_gpu={{_base_.batch}},
     gradient_accumulation_steps={{_base_.accumulate}})
 optim_wrapper = dict(

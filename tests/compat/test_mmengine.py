@@ -2,6 +2,7 @@
 path that fails without it."""
 import inspect
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -61,17 +62,27 @@ def test_fsdp_resume_passes_arguments_by_name(monkeypatch):
     strategy = object.__new__(fsdp_strategy.FSDPStrategy)
     strategy.model = 'MODEL'
     loaded = {}
+    optimizer = SimpleNamespace(state={'w': {'step': torch.tensor(3)}})
 
     class Wrapper:
-        optimizer = 'OPTIM'
 
         def load_state_dict(self, state):
             loaded.update(state)
 
+    Wrapper.optimizer = optimizer
     strategy.optim_wrapper = Wrapper()
-    strategy.load_optim_state_dict({'state': 1})
-    assert seen == dict(model='MODEL', optim='OPTIM', state={'state': 1})
+    exp_avg = torch.ones(2)
+    strategy.load_optim_state_dict(
+        {'state': {'w': {'step': 3, 'exp_avg': exp_avg}}, 'param_groups': []})
+    assert seen['model'] == 'MODEL' and seen['optim'] is optimizer
+    # an int step reaches torch's resharding as a tensor (it calls .cpu())
+    state = seen['state']['state']['w']
+    assert torch.is_tensor(state['step']) and int(state['step']) == 3
+    assert state['exp_avg'] is exp_avg
     assert loaded == {'loaded': True}
+    # ... and goes back to the optimizer as the number it was
+    assert optimizer.state['w']['step'] == 3
+    assert type(optimizer.state['w']['step']) is int
 
 
 def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):

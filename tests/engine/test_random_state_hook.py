@@ -81,3 +81,15 @@ def test_validation_does_not_move_the_training_generators():
     _draws(), _draws()  # validation draws (loader seeds, ...)
     hook.after_val_epoch(runner)
     assert _draws() == expected
+
+
+def test_training_goes_on_from_the_saved_states():
+    hook, runner = RandomStateHook(), _runner()
+    hook.after_train_epoch(runner)  # the states the checkpoint will hold
+    expected = _draws()
+    restore_random_states(hook._gathered[0])
+    _draws()  # saving the checkpoint, validating ... draw
+    hook.before_train_epoch(runner)
+    assert _draws() == expected
+    hook.before_train_epoch(runner)  # once only: the epoch draws on
+    assert _draws() != expected

@@ -51,7 +51,7 @@ def _run(train, argv, name):
         cfg = launch.load_config(args.config, args.cfg_options, args.strategy)
         cfg = train.merge_args(cfg, args)
     except ValueError as error:
-        raise Refused(str(error)) from error
+        raise Refused(f'{error}\n{traceback.format_exc()}') from error
     cfg.experiment_name = name
     launch.lint_config(cfg, args.config, args.cfg_options)
     runner = launch.build_runner(cfg)
@@ -93,9 +93,11 @@ def main(spec_file):
     train = _train_module()
     results = {}
 
-    def write():
+    def write():  # atomic: the test may read it while the driver runs
         if rank == 0:
-            Path(spec['out']).write_text(json.dumps(results, indent=1))
+            partial = Path(spec['out'] + '.partial')
+            partial.write_text(json.dumps(results, indent=1))
+            os.replace(partial, spec['out'])
 
     # engine by engine, ZeRO-3 last: it leaves torch's linear replaced by
     # its own in the process (zero3_linear_wrap), which other engines'

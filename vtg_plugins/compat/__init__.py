@@ -5,9 +5,11 @@
   multimodal models import from their old place;
 * :mod:`.mmengine` — checkpoint loading under torch's ``weights_only``
   default, bf16 autocast on CPU, atomic local writes, FSDP optimizer-state
-  loading;
+  loading, and the DeepSpeed / FlexibleRunner paths: inputs cast to half,
+  optimizers registered twice, hooks skipped on save and load, the epoch
+  of re-saved checkpoints, EMA loaded before it exists;
 * :mod:`.deepspeed` — the removed 1-bit optimizers mmengine imports, logs on
-  stdout.
+  stdout, 0-dim parameters it cannot broadcast.
 
 (The torch-version problems are mmengine's calls into torch, so they live in
 :mod:`.mmengine`; nothing is fixed in torch itself.)

@@ -113,17 +113,47 @@ def make_local_writes_atomic() -> None:
                  _atomic_local_backend)
 
 
+def _numbers_as_tensors(state_dict: dict):
+    """``state_dict`` with the per-parameter states that are Python numbers
+    (an int ``step``, as optimizers written before torch 1.12 keep it) as
+    0-dim tensors, which FSDP's resharding handles, and ``{key: type}`` of
+    those turned."""
+    import torch
+    numbers, state = {}, {}
+    for param, param_state in state_dict.get('state', {}).items():
+        state[param] = {}
+        for key, value in param_state.items():
+            if isinstance(value, (int, float)) and \
+                    not isinstance(value, bool):
+                numbers[key] = type(value)
+                value = torch.tensor(value)
+            state[param][key] = value
+    return dict(state_dict, state=state), numbers
+
+
+def _tensors_as_numbers(optimizer, numbers: dict) -> None:
+    """Turn the states :func:`_numbers_as_tensors` made tensors back into
+    the optimizer's Python numbers."""
+    for param_state in optimizer.state.values():
+        for key, kind in numbers.items():
+            value = param_state.get(key)
+            if hasattr(value, 'dim') and value.dim() == 0:
+                param_state[key] = kind(value.item())
+
+
 def _fix_fsdp_load_optim_state_dict(fsdp: ModuleType) -> None:
     strategy = fsdp.FSDPStrategy
     if getattr(strategy.load_optim_state_dict, '_vtg_fixed', False):
         return
 
     def load_optim_state_dict(self, state_dict: dict) -> None:
+        state_dict, numbers = _numbers_as_tensors(state_dict)
         optim_state_dict = fsdp.FSDP.optim_state_dict_to_load(
             model=self.model,
             optim=self.optim_wrapper.optimizer,
             optim_state_dict=state_dict)
         self.optim_wrapper.load_state_dict(optim_state_dict)
+        _tensors_as_numbers(self.optim_wrapper.optimizer, numbers)
 
     load_optim_state_dict._vtg_fixed = True
     load_optim_state_dict.__doc__ = strategy.load_optim_state_dict.__doc__
@@ -134,7 +164,9 @@ def fix_fsdp_optim_state_dict_to_load() -> None:
     """mmengine 0.10.7's ``FSDPStrategy.load_optim_state_dict`` calls
     ``FSDP.optim_state_dict_to_load(state_dict, model, optim)`` (torch 2.0's
     argument order); torch >= 2.1 takes ``(model, optim, optim_state_dict)``,
-    so resuming an FSDP run fails. Call it with keywords instead."""
+    so resuming an FSDP run fails. Call it with keywords instead; and since
+    torch's resharding calls ``.cpu()`` on every state, hand it Python-number
+    states (an int ``step``) as tensors and give them back as numbers."""
     after_import('mmengine._strategy.fsdp', _fix_fsdp_load_optim_state_dict)
 
 

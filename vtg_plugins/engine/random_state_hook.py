@@ -6,10 +6,11 @@ the uninterrupted run did after epoch ``k``. With this hook each checkpoint
 holds every rank's generator states (Python ``random``, NumPy, torch on the
 CPU and on each CUDA device), and resuming puts them back, so the resumed
 run repeats the uninterrupted one exactly on the same world size.
-Validation runs between saving and the next training epoch; it draws from
-the generators too (data loader seeds), so the hook also restores their
-states after each validation: validating no longer changes what training
-draws (``--no-validate`` trains the same weights).
+Saving and validation run between the epoch's end and the next epoch, and
+may draw from the generators (data loader seeds; FSDP's state-dict
+gathering), so training goes on from the states the checkpoint holds, and
+each validation puts back the states it found: validating no longer changes
+what training draws (``--no-validate`` trains the same weights).
 """
 import random
 from typing import List, Optional
@@ -64,12 +65,29 @@ class RandomStateHook(Hook):
         self._before_val: Optional[dict] = None
         self._gathered: Optional[List[dict]] = None
         self._resumed: Optional[dict] = None
+        self._continue_from: Optional[dict] = None
 
     # Runner.save_checkpoint runs on rank 0 only: the states of all ranks
     # are gathered beforehand, where every rank passes and the checkpoint
     # hook (priority VERY_LOW, after this one) is about to save
     def _gather(self) -> None:
-        self._gathered = all_gather_object(capture_random_states())
+        own = capture_random_states()
+        self._gathered = all_gather_object(own)
+        # what runs until training goes on (saving, validation: FSDP's
+        # state-dict gathering, loader seeds) must not change its draws: a
+        # resumed run starts from exactly the saved states
+        self._continue_from = own
+
+    def _continue(self) -> None:
+        if self._continue_from is not None:
+            restore_random_states(self._continue_from)
+            self._continue_from = None
+
+    def before_train_epoch(self, runner) -> None:
+        self._continue()
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self._continue()
 
     def _checkpoint_hook(self, runner):
         return next((h for h in runner.hooks if isinstance(h, CheckpointHook)),

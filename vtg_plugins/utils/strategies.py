@@ -36,6 +36,19 @@ FSDP_WRAPPERS = {
     'BF16OptimWrapper': 'FSDPBF16OptimWrapper',
 }
 
+# MMEngine's 'full' with offload_to_cpu=False. torch's FSDP gathers every
+# optimizer state of a parameter into one reused buffer and keeps views of
+# it unless offloading copies them to the CPU; already on the CPU nothing
+# copies, so each state came out as the last one gathered (Adam's exp_avg
+# saved as exp_avg_sq). Without offloading it clones each view.
+FULL_STATE_DICTS_ON_CPU = dict(
+    state_dict_type='FULL_STATE_DICT',
+    state_dict_config=dict(
+        type='FullStateDictConfig', rank0_only=True, offload_to_cpu=False),
+    optim_state_dict_config=dict(
+        type='FullOptimStateDictConfig', rank0_only=True,
+        offload_to_cpu=False))
+
 
 def _log(message: str) -> None:
     from mmengine.logging import print_log
@@ -145,6 +158,8 @@ def _fit_fsdp(cfg: Config, where: str) -> None:
         model_wrapper = strategy.get('model_wrapper') or ConfigDict()
         model_wrapper.setdefault('device_id', 'cpu')
         strategy.model_wrapper = model_wrapper
+        if strategy.get('state_dict_cfg') == 'full':
+            strategy.state_dict_cfg = FULL_STATE_DICTS_ON_CPU
     kind = wrapper.get('type')
     if kind in FSDP_WRAPPERS:
         wrapper.type = FSDP_WRAPPERS[kind]

@@ -1,10 +1,11 @@
-# DeepSpeed, ZeRO stage 1: the optimizer states (fp32 master weights, Adam moments)
-# are partitioned over the ranks; gradients and weights are replicated.
-# fp16 with a dynamic loss scale (2^16 to start, halved on overflow after
-# 2 tries, doubled after 1000 clean steps) and fp32 master weights; on a
-# machine without CUDA tools/train.py switches to bf16. The method config's
-# optimizer, constructor and paramwise_cfg stay; tools/train.py moves its
-# clip_grad, accumulative_counts and batch size into this strategy.
+# DeepSpeed, ZeRO stage 1: the optimizer states (fp32 master weights, Adam
+# moments) are partitioned over the ranks; gradients and weights are
+# replicated. fp16 with a dynamic loss scale (2^16 to start, halved on
+# overflow after 2 tries, doubled after 1000 clean steps) and fp32 master
+# weights; on a machine without CUDA tools/train.py switches to bf16. The
+# method config's optimizer, constructor and paramwise_cfg stay;
+# tools/train.py moves its clip_grad, accumulative_counts and batch size into
+# this strategy.
 #   tools/dist_train.sh CONFIG 8 --strategy deepspeed_zero1
 #   (or _base_ = [METHOD_CONFIG, '../_base_/strategies/deepspeed_zero1.py'])
 strategy = dict(

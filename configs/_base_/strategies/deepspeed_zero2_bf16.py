@@ -2,4 +2,5 @@
 # (Ampere and newer GPUs; the CPU accelerator).
 #   tools/dist_train.sh CONFIG 8 --strategy deepspeed_zero2_bf16
 _base_ = ['./deepspeed_zero2.py']
-strategy = dict(fp16=dict(_delete_=True, enabled=False), bf16=dict(enabled=True))
+strategy = dict(
+    fp16=dict(_delete_=True, enabled=False), bf16=dict(enabled=True))

@@ -171,7 +171,8 @@ def test_deepspeed_variant_keeps_the_recipe():
     assert strategy.type == 'DeepSpeedStrategy'
     assert strategy.fp16.enabled and strategy.gradient_clipping == 2.0
     assert strategy.zero_optimization.stage == 2
-    assert 'inputs_to_half' not in strategy  # it would cast caption ids
+    # float tensors only (vtg_plugins.compat): the caption ids stay ints
+    assert strategy.inputs_to_half == ['inputs']
     assert strategy.train_micro_batch_size_per_gpu == 1
     optim = cfg.optim_wrapper
     assert optim.type == 'DeepSpeedOptimWrapper'

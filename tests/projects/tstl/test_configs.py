@@ -150,7 +150,7 @@ def _check_optimisation(cfg: Config, o: Official) -> None:
             assert 'bf16' not in strategy
         else:
             assert strategy.bf16 == dict(enabled=True)
-            assert 'fp16' not in strategy
+            assert not strategy.fp16.enabled
     else:  # tools/train.py fits the wrapper to FSDP (global-norm clips)
         if o.precision == 'fsdp':
             assert cfg.strategy.type == 'FSDPStrategy'
