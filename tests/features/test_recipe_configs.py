@@ -2,6 +2,7 @@
 feature dataset, the official ones of each method (yeliudev/R2-Tuning
 configs and tools, houzhijian/GroundNLQ README and yamls), and those the
 synthetic generators write for the tiny configs."""
+import re
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,9 @@ def test_every_config_states_complete_recipes(name, split):
 @pytest.mark.parametrize('name',
                          [n for n in FEATURE_CONFIGS if '_clip-b32_' in n])
 def test_r2_tuning_configs_state_the_official_recipe(name):
-    dataset = name[:-3].split('_')[-1].split('-')
+    # the dataset ends the name, before an engine suffix (`_fsdp`, ...)
+    stem = re.sub(r'_(deepspeed-[\w-]+|fsdp[\w-]*)$', '', name[:-3])
+    dataset = stem.split('_')[-1].split('-')
     key = '-'.join(dataset[:1] if dataset[0] in ('youtube',
                                                  'tvsum') else dataset)
     for split in ('train', 'val'):
