@@ -126,9 +126,15 @@ def test_deepspeed_inputs_to_half_casts_float_tensors_only():
 
 
 def test_a_second_deepspeed_strategy_in_one_process_builds():
-    from mmengine._strategy.deepspeed import DeepSpeedStrategy
-    for _ in range(2):
-        DeepSpeedStrategy(zero_optimization=dict(stage=1))
+    from mmengine._strategy import deepspeed as ds
+    first = ds.DeepSpeedStrategy(zero_optimization=dict(stage=1))
+    # the second one raised "DeepSpeedCPUAdam is already registered"
+    second = ds.DeepSpeedStrategy(zero_optimization=dict(stage=2))
+    assert (first.config['zero_optimization']['stage'],
+            second.config['zero_optimization']['stage']) == (1, 2)
+    names = ds.register_deepspeed_optimizers()
+    assert 'DeepSpeedCPUAdam' in names
+    assert ds.register_deepspeed_optimizers() == names
 
 
 def test_ema_checkpoint_loaded_before_the_hook_ran_waits_for_it():
