@@ -8,7 +8,7 @@ import warnings
 
 from setuptools import find_packages, setup
 
-MIM_FILES = ['tools', 'configs']
+MIM_FILES = ['tools', 'configs', 'model-index.yml']
 
 
 def read_version():
@@ -19,9 +19,10 @@ def read_version():
 
 
 def add_mim_extension():
-    """Expose ``tools/`` and ``configs/`` as ``vtg_plugins/.mim/`` so that
-    ``mim train vtg_plugins CONFIG`` finds them: symlinks for an editable
-    (``develop``) install, copies when building a wheel or sdist."""
+    """Expose ``tools/``, ``configs/`` and ``model-index.yml`` as
+    ``vtg_plugins/.mim/`` so that ``mim train vtg_plugins CONFIG`` and ``mim
+    search vtg_plugins`` find them: symlinks for an editable (``develop``)
+    install, copies when building a wheel or sdist."""
     if 'develop' in sys.argv:
         mode = 'symlink'
     elif 'sdist' in sys.argv or 'bdist_wheel' in sys.argv:
@@ -46,7 +47,10 @@ def add_mim_extension():
                 continue
             except OSError:
                 warnings.warn(f'could not symlink {src}; copying it')
-        shutil.copytree(src, dst)
+        if osp.isdir(src):
+            shutil.copytree(src, dst)
+        else:
+            shutil.copyfile(src, dst)
 
 
 if __name__ == '__main__':
@@ -76,6 +80,8 @@ if __name__ == '__main__':
             'text': ['transformers>=4.40,<5'],
             'flops': ['fvcore'],
             'deepspeed': ['deepspeed>=0.14'],
-            'tests': ['pytest'],
+            'demo': ['gradio>=5'],
+            'tests': ['pytest', 'playwright'],
         },
+        entry_points={'console_scripts': ['vtg = vtg_plugins.cli:main']},
         zip_safe=False)

@@ -122,6 +122,17 @@ def name_errors(path: Path, root: Path = REPO) -> List[str]:
     return errors
 
 
+def _with_imported_sources(source: str, root: Path) -> str:
+    """A tool's source and that of the ``vtg_plugins`` modules it imports
+    names from (a tool may take its options from a shared parser)."""
+    for module in re.findall(r'^from (vtg_plugins[\w.]*) import', source,
+                             re.M):
+        path = root / (module.replace('.', '/') + '.py')
+        if path.is_file():
+            source += path.read_text()
+    return source
+
+
 def flag_errors(path: Path, root: Path = REPO) -> List[str]:
     """``--flags`` quoted next to one of our Python tools that the tool
     does not define."""
@@ -130,7 +141,7 @@ def flag_errors(path: Path, root: Path = REPO) -> List[str]:
         tools = TOOL.findall(' ' + code)
         if len(tools) != 1 or not (root / tools[0]).is_file():
             continue  # no tool, or several (flags ambiguous); paths checked
-        source = (root / tools[0]).read_text()
+        source = _with_imported_sources((root / tools[0]).read_text(), root)
         for flag in FLAG.findall(code.split(tools[0], 1)[1]):
             if flag != '--help' and f"'{flag}'" not in source:
                 errors.append(f'{path.name}: {tools[0]} has no option {flag}')

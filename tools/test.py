@@ -2,6 +2,10 @@
 
 ``--dump FILE`` also writes the predictions: ``.pkl`` as MMEngine's raw
 results, ``.json``/``.jsonl`` in the dataset's official submission format.
+Before testing, the reproducibility card of the checkpoint is printed (or
+that it has none), with a warning for each feature-recipe field in which the
+test config differs from it (read from the checkpoint as the runner loads
+it: the file is read once).
 """
 import argparse
 import json
@@ -88,6 +92,14 @@ def add_show_dir(cfg, show_dir: str) -> None:
     hook.out_dir = show_dir
 
 
+def add_card_check(runner) -> None:
+    """Print the card of the checkpoint the runner loads and warn where the
+    config's test recipes differ (unless the config asks for it already)."""
+    from vtg_plugins.engine import CheckpointCardHook
+    if not any(isinstance(h, CheckpointCardHook) for h in runner.hooks):
+        runner.register_hook(CheckpointCardHook(split='test'))
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = launch.load_config(args.config, args.cfg_options)
@@ -114,6 +126,8 @@ def main(argv=None):
     launch.lint_config(
         cfg, args.config, args.cfg_options, enabled=not args.no_config_lint)
     runner = launch.build_runner(cfg)
+    if args.checkpoint is not None:
+        add_card_check(runner)
     metrics = runner.test()
     launch.print_rank0(['metrics: ' + json.dumps(metrics, sort_keys=True)])
 

@@ -1,15 +1,8 @@
-"""``python -m vtg_plugins info``: versions, CUDA and installed projects."""
-import argparse
+"""``python -m vtg_plugins ...``: the ``vtg`` command (``vtg_plugins.cli``),
+e.g. ``python -m vtg_plugins info``."""
+import sys
 
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog='python -m vtg_plugins')
-    parser.add_argument('command', choices=['info'])
-    parser.parse_args(argv)
-    from vtg_plugins.utils import collect_env
-    for key, value in collect_env().items():
-        print(f'{key:>16}: {value}')
-
+from vtg_plugins.cli import main
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

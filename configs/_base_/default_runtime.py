@@ -21,7 +21,12 @@ default_hooks = dict(
     # every rank's random generators saved with each checkpoint and put
     # back on resume (and after each validation): a resumed run repeats
     # the uninterrupted one
-    random_state=dict(type='RandomStateHook'))
+    random_state=dict(type='RandomStateHook'),
+    # the run's reproducibility card (method, config hash, global batch,
+    # scaled lr, seed, splits, feature recipes, code and stack versions):
+    # logged, written to work_dir/repro_card.json and saved in every
+    # checkpoint's meta['repro_card']; tools/test.py prints it back
+    repro_card=dict(type='ReproducibilityCardHook'))
 
 # tools/train.py and tools/test.py switch the backend to gloo and wrap the
 # model with device_ids=None when CUDA is absent, so this works on both.

@@ -1,7 +1,8 @@
 # The demo config (`make demo`): the official QVHighlights config at reduced
 # width, on the synthetic QVHighlights-format data that
-# projects/r2_tuning/tools/demo.py writes (4 tokens x 64 channels per CLIP layer
-# instead of 50 x 768), trained for 12 epochs on CPU in a few minutes.
+# projects/r2_tuning/tools/demo.py writes (5 tokens x 64 channels per CLIP layer
+# instead of 50 x 768: the outputs of the demo's tiny CLIP, which `vtg demo`
+# runs on uploaded videos), trained for 12 epochs on CPU in a few minutes.
 # Unchanged from the official config: k=4 layers, the R2 block and decoder,
 # the pyramid, heads, all five losses and their weights, AdamW 5e-4 / 1e-4,
 # the step decay (scaled to 12 epochs), grad clip 35, x4 train repeat,
@@ -9,7 +10,7 @@
 _base_ = ['./r2_tuning_clip-b32_1xb128-30e_qvhighlights.py']
 data_root = 'data/demo_qvhighlights/'
 model = dict(
-    arch=dict(_delete_=True, video_dims=64, query_dims=64, num_tokens=4),
+    arch=dict(_delete_=True, video_dims=64, query_dims=64, num_tokens=5),
     dims=64,
     dropout=0.1)
 train_dataloader = dict(

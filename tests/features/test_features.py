@@ -104,3 +104,14 @@ def test_recipe_validation(helpers):
     meta = FeatureExtractor(
         FeatureRecipe(k=1), model_cfg=helpers.TINY_CLIP).meta('query')
     assert meta['weights_hash'] == 'random-init'
+
+
+def test_recipe_from_meta_takes_the_rate_from_clip_len():
+    """A config recipe may state its rate as ``clip_len`` only (R²-Tuning's
+    Charades-STA: 1-s clips); the extractor must then run at 1 fps, not at
+    the 0.5-fps default."""
+    from vtg_plugins.features.recipe import FeatureRecipe
+    assert FeatureRecipe.from_meta(dict(clip_len=1.0)).fps == 1.0
+    assert FeatureRecipe.from_meta(dict(clip_len=2.0, fps=0.5)).fps == 0.5
+    assert FeatureRecipe.from_meta(dict(text_tokens='sot_eot_last_k')).fps \
+        is None

@@ -124,7 +124,7 @@ def test_ln_final_recipe_meta_and_errors(ln_final):
     with pytest.raises(
             ValueError,
             match="unknown query-token recipe text_tokens='cls'.*"
-            f"'{LN_FINAL}', 'sot_eot_last_k'"):
+            f"'{LN_FINAL}', 'eot_ln_final_projected', 'sot_eot_last_k'"):
         CLIPEncoder(k=1, model_cfg=TINY_CLIP, text_tokens='cls')
     with pytest.raises(ValueError, match='unknown query-token recipe'):
         FeatureRecipe(text_tokens='cls')

@@ -28,7 +28,7 @@ def _r2_tuning(folder: Path) -> None:
         folder / 'data/demo_qvhighlights',
         splits=dict(train=8, val=5),
         num_clips=(10, 20),
-        num_tokens=4,
+        num_tokens=5,
         vis_dim=64,
         txt_dim=64,
         num_topics=4,

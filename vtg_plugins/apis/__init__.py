@@ -9,9 +9,11 @@ from .dual_encoder import (ZeroShotEmbedder, build_zero_shot_embedder,
 from .grounding_model import SlidingWindowGrounder
 from .inferencer import MomentRetrievalInferencer
 from .plot import plot_moments
+from .recognition import init_recognizer, recognize_video
 
 __all__ = [
     'MomentRetrievalInferencer', 'SlidingWindowGrounder', 'ZeroShotEmbedder',
     'build_zero_shot_embedder', 'encode_text', 'encode_video',
-    'init_dual_encoder', 'plot_moments', 'similarity'
+    'init_dual_encoder', 'init_recognizer', 'plot_moments', 'recognize_video',
+    'similarity'
 ]

@@ -306,6 +306,32 @@ def call_hooks_on_deepspeed_checkpoints() -> None:
                  _call_hooks_on_deepspeed_checkpoints)
 
 
+def _scale_lr_under_deepspeed(ds: ModuleType) -> None:
+    strategy = ds.DeepSpeedStrategy
+    wrap = strategy._wrap_model
+    if getattr(wrap, '_vtg_fixed', False) or \
+            '_scale_lr' in strategy.prepare.__code__.co_names:
+        return
+
+    def _wrap_model(self, model):
+        if hasattr(self, 'optim_wrapper'):  # built; schedulers not yet
+            self._scale_lr()
+        return wrap(self, model)
+
+    _wrap_model._vtg_fixed = True
+    _wrap_model.__doc__ = wrap.__doc__
+    strategy._wrap_model = _wrap_model
+
+
+def scale_lr_under_deepspeed() -> None:
+    """mmengine 0.10.7's ``DeepSpeedStrategy.prepare`` never calls
+    ``_scale_lr`` (``Runner`` and the other strategies do): under DeepSpeed
+    ``auto_scale_lr`` (``--auto-scale-lr``) is silently ignored. Scale the
+    lr as the others do, once the optimizer wrapper is built (``prepare``
+    then wraps the model) and before the param schedulers store it."""
+    after_import('mmengine._strategy.deepspeed', _scale_lr_under_deepspeed)
+
+
 def _keep_caller_progress(flexible: ModuleType) -> None:
     runner = flexible.FlexibleRunner
     if getattr(runner.save_checkpoint, '_vtg_fixed', False):
@@ -388,5 +414,6 @@ def apply() -> None:
     cast_only_float_inputs_to_half()
     register_deepspeed_optimizers_once()
     call_hooks_on_deepspeed_checkpoints()
+    scale_lr_under_deepspeed()
     keep_checkpoint_progress_given_by_hooks()
     load_ema_after_it_exists()

@@ -4,7 +4,9 @@ Each loader is registered in :data:`~vtg_plugins.registry.ANNOTATION_LOADERS`
 under its format name and returns validated normalized records (see
 :mod:`vtg_plugins.datasets.annotations`); fields the normalized record does
 not model are kept verbatim in ``extra``. Errors name the file, the line (or
-position) and the qid.
+position) and the qid. A record's ``qid`` is the file's query id as a str;
+``source_qid`` keeps it as the file typed it (QVHighlights' ints), for the
+submission files.
 
 Formats:
 
@@ -12,10 +14,10 @@ Formats:
   (jayleicn/moment_detr ``data/highlight_{split}_release.jsonl``; R²-Tuning
   reads the same records as ``qvhighlights_{split}.jsonl``, and its
   Charades-STA, TACoS and Ego4D-NLQ files follow it without saliency):
-  ``qid`` (int), ``vid``, ``query``, ``duration``, ``relevant_windows``,
-  ``relevant_clip_ids``, ``saliency_scores`` (per relevant clip, one score
-  per annotator, 0-4). The test split has no GT fields. Option:
-  ``clip_len`` (default 2 s).
+  ``qid`` (int; str in some files), ``vid``, ``query``, ``duration``,
+  ``relevant_windows``, ``relevant_clip_ids``, ``saliency_scores`` (per
+  relevant clip, one score per annotator, 0-4). The test split has no GT
+  fields. Option: ``clip_len`` (default 2 s).
 - ``'ego4d_nlq_json'``: the nested official Ego4D ``nlq_{split}.json``
   (videos -> clips -> annotations -> language_queries). Option:
   ``clip_len`` (default :data:`EGO4D_CLIP_LEN`).
@@ -31,9 +33,10 @@ from typing import Any, Iterator, List, Tuple
 from mmengine.logging import print_log
 
 from vtg_plugins.registry import ANNOTATION_LOADERS
-from .annotations import (FieldError, GroundingRecord, PathLike,
-                          check_number, check_text, read_json_file,
-                          read_records, validate_record)
+from .annotations import (FieldError, GroundingRecord, PathLike, check_number,
+                          check_source_id, check_text, read_records,
+                          validate_record)
+from .json_files import read_json_file
 
 #: Ego4D NLQ features of GroundNLQ: stride 16.043 frames at 30 fps (1.87 fps).
 EGO4D_CLIP_LEN = 16.043 / 30
@@ -99,10 +102,7 @@ def qvhighlights_to_record(raw: dict, clip_len: float = 2.0) -> dict:
     record without ``relevant_windows`` (an unannotated test record) must
     have no other ground-truth field either.
     """
-    qid = raw['qid']
-    if isinstance(qid, bool) or not isinstance(qid, (int, str)):
-        raise FieldError(f"field 'qid' must be an int or a str, got "
-                         f'{type(qid).__name__} {qid!r}')
+    qid = check_source_id(raw['qid'], 'qid')
     duration = check_number(raw['duration'], 'duration')
     if duration <= 0:  # before the clip count of the saliency is taken
         raise FieldError(f"field 'duration' must be > 0, got {duration}")
@@ -118,6 +118,7 @@ def qvhighlights_to_record(raw: dict, clip_len: float = 2.0) -> dict:
         extra['relevant_clip_ids'] = raw['relevant_clip_ids']
     return dict(
         qid=str(qid),
+        source_qid=qid,
         vid=raw['vid'],
         query=raw['query'],
         duration=duration,
@@ -129,7 +130,8 @@ def qvhighlights_to_record(raw: dict, clip_len: float = 2.0) -> dict:
 
 def ego4d_nlq_jsonl_to_record(raw: dict,
                               clip_len: float = EGO4D_CLIP_LEN) -> dict:
-    """GroundNLQ Ego4D NLQ jsonl record -> normalized dict."""
+    """GroundNLQ Ego4D NLQ jsonl record -> normalized dict (``query_id``,
+    a str, is the qid)."""
     mapped = ('query_id', 'video_id', 'query', 'duration', 'timestamps')
     return dict(
         qid=raw['query_id'],

@@ -5,7 +5,14 @@ One record per query (docs/data_contracts.md)::
     {"qid": str, "vid": str, "query": str, "duration": float seconds,
      "windows": [[start_s, end_s], ...],          # empty: highlight-only
      "saliency": [[a1, a2, ...] per clip] | null, # per-annotator scores
-     "clip_len": float seconds, "extra": {...}}   # dataset-specific fields
+     "clip_len": float seconds, "extra": {...},   # dataset-specific fields
+     "source_qid": int | str}                     # optional, default qid
+
+``qid`` is the key everything internal uses (dedupe, feature stores,
+messages); ``source_qid`` is the same id as the source annotation file typed
+it (``str(source_qid) == qid``), the one a submission file carries so that
+an official evaluator finds it in that file: QVHighlights' integer qids stay
+integers.
 
 :func:`load_grounding_annotations` reads an annotation file with the loader
 that :data:`~vtg_plugins.registry.ANNOTATION_LOADERS` holds for its format:
@@ -29,18 +36,24 @@ list[GroundingRecord]`` registered under its format name::
 import inspect
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from vtg_plugins.registry import ANNOTATION_LOADERS
 from vtg_plugins.utils.io import atomic_write_text
+from .json_files import PathLike, read_json_file, read_raw
 
-PathLike = Union[str, os.PathLike]
+__all__ = [
+    'GroundingRecord', 'FieldError', 'PathLike', 'check_number', 'check_text',
+    'check_source_id', 'validate_record', 'read_json_file', 'read_records',
+    'load_normalized', 'load_grounding_annotations',
+    'dump_grounding_annotations'
+]
+
 WINDOW_POLICIES = ('error', 'clip', 'keep')
 REQUIRED_FIELDS = ('qid', 'vid', 'query', 'duration', 'windows', 'clip_len')
-OPTIONAL_FIELDS = ('saliency', 'extra')
+OPTIONAL_FIELDS = ('saliency', 'extra', 'source_qid')
 
 
 @dataclass
@@ -58,6 +71,9 @@ class GroundingRecord:
         saliency (list[list[float]] | None): ``[num_clips, num_annotators]``
             per-clip scores, or None where the dataset has none.
         extra (dict): dataset-specific fields kept verbatim.
+        source_qid (int | str): the query id as the source annotation file
+            typed it (an int in QVHighlights files), ``str(source_qid) ==
+            qid``; written into submission files. Defaults to ``qid``.
     """
     qid: str
     vid: str
@@ -67,6 +83,11 @@ class GroundingRecord:
     clip_len: float
     saliency: Optional[List[List[float]]] = None
     extra: Dict[str, Any] = field(default_factory=dict)
+    source_qid: Union[int, str, None] = None
+
+    def __post_init__(self) -> None:
+        if self.source_qid is None:
+            self.source_qid = self.qid
 
     def to_dict(self) -> dict:
         """The record as a JSON-serialisable dict."""
@@ -98,6 +119,27 @@ def check_text(value: Any, name: str) -> str:
     if not value.strip():
         raise FieldError(f"field '{name}' must not be empty or blank, got "
                          f'{value!r}')
+    return value
+
+
+def check_source_id(value: Any, name: str) -> Union[int, str]:
+    """``value`` if it is an int or a non-blank str, the two types of query
+    ids in the official annotation files; raises :class:`FieldError` naming
+    ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise FieldError(f"field '{name}' must be an int or a str, got "
+                         f'{type(value).__name__} {value!r}')
+    if isinstance(value, str):
+        check_text(value, name)
+    return value
+
+
+def _source_qid(value: Any, qid: str) -> Union[int, str]:
+    value = check_source_id(value, 'source_qid')
+    if str(value) != qid:
+        raise FieldError(f"field 'source_qid' {value!r} is not the qid "
+                         f'{qid!r} as typed in the source file (str('
+                         'source_qid) must equal qid)')
     return value
 
 
@@ -201,8 +243,9 @@ def validate_record(raw: Any,
         if not isinstance(extra, dict):
             raise FieldError("field 'extra' must be an object, got "
                              f'{type(extra).__name__}')
+        qid = check_text(raw['qid'], 'qid')
         return GroundingRecord(
-            qid=check_text(raw['qid'], 'qid'),
+            qid=qid,
             vid=check_text(raw['vid'], 'vid'),
             query=check_text(raw['query'], 'query'),
             duration=duration,
@@ -210,99 +253,10 @@ def validate_record(raw: Any,
                              tolerance),
             clip_len=clip_len,
             saliency=_saliency(raw.get('saliency'), duration, clip_len),
-            extra=extra)
+            extra=extra,
+            source_qid=_source_qid(raw.get('source_qid', qid), qid))
     except FieldError as e:
         raise ValueError(str(e)) from None
-
-
-class _RepeatedKey(ValueError):
-    """A JSON object names a key twice (``json`` would keep the last)."""
-
-
-def _unique_keys(pairs: List[Tuple[str, Any]]) -> dict:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen = set()
-        key = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise _RepeatedKey(f'key {key!r} appears twice in one object')
-    return obj
-
-
-def _not_utf8(path: Path) -> ValueError:
-    """The error for a file that is not UTF-8, naming the first bad byte's
-    line."""
-    data = path.read_bytes()
-    try:
-        data.decode('utf-8')
-        return ValueError(f'{path}: not UTF-8 text')
-    except UnicodeDecodeError as e:
-        line = data.count(b'\n', 0, e.start) + 1
-        return ValueError(
-            f'{path}: line {line}: not UTF-8 text (byte '
-            f'0x{data[e.start]:02x} at offset {e.start}: {e.reason}); save '
-            'the file as UTF-8')
-
-
-def _require_file(path: Path) -> None:
-    if not path.is_file():
-        raise FileNotFoundError(f'annotation file {path} does not exist')
-
-
-def read_json_file(path: PathLike) -> Any:
-    """The content of a UTF-8 JSON annotation file.
-
-    Raises:
-        FileNotFoundError: ``path`` is not a file.
-        ValueError: naming the file and the line of an undecodable byte,
-            of invalid JSON, or of an object that repeats a key.
-    """
-    path = Path(path)
-    _require_file(path)
-    try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f, object_pairs_hook=_unique_keys)
-    except UnicodeDecodeError:
-        raise _not_utf8(path) from None
-    except json.JSONDecodeError as e:
-        raise ValueError(
-            f'{path}: line {e.lineno}: invalid JSON ({e})') from None
-    except _RepeatedKey as e:
-        raise ValueError(f'{path}: {e}') from None
-
-
-def _read_jsonl(path: Path) -> Iterator[Tuple[str, Any]]:
-    try:
-        with open(path, encoding='utf-8') as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line, object_pairs_hook=_unique_keys)
-                except _RepeatedKey as e:
-                    raise ValueError(f'{path}: line {lineno}: {e}') from None
-                except json.JSONDecodeError as e:
-                    raise ValueError(f'{path}: line {lineno}: invalid JSON '
-                                     f'({e})') from None
-                yield f'line {lineno}', obj
-    except UnicodeDecodeError:
-        raise _not_utf8(path) from None
-
-
-def _read_raw(path: Path) -> Iterator[Tuple[str, Any]]:
-    """Yield ``(location, decoded object)`` for a .jsonl or .json file."""
-    _require_file(path)
-    if path.suffix == '.jsonl':
-        yield from _read_jsonl(path)
-    elif path.suffix == '.json':
-        data = read_json_file(path)
-        if not isinstance(data, list):
-            raise ValueError(f'{path}: a .json annotation file must hold a '
-                             f'list of records, got {type(data).__name__}')
-        for i, obj in enumerate(data):
-            yield f'record #{i}', obj
-    else:
-        raise ValueError(f'{path}: unsupported annotation file type '
-                         f"'{path.suffix}' (use .jsonl or .json)")
 
 
 def read_records(path: PathLike,
@@ -332,7 +286,7 @@ def read_records(path: PathLike,
     """
     path = Path(path)
     records, seen = [], {}
-    for where, raw in _read_raw(path):
+    for where, raw in read_raw(path):
         qid = raw.get('qid', raw.get('query_id')) if isinstance(raw,
                                                                 dict) else None
         try:

@@ -109,10 +109,13 @@ class GroundingDataset(BaseDataset):
     """One sample per query: a normalized record plus its features.
 
     Each data info holds the record fields (``qid``, ``vid``, ``query``,
-    ``duration``, ``windows``, ``saliency``, ``clip_len``, ``extra``) and,
-    after loading, ``video_feat`` (the video store's array, e.g.
-    ``[T, k, P, C]`` for R²-Tuning caches or ``[T, D]``) and ``query_feat``
-    (``[L, ...]``), both as stored (e.g. fp16).
+    ``duration``, ``windows``, ``saliency``, ``clip_len``, ``extra``,
+    ``source_qid``) and, after loading, ``video_feat`` (the video store's
+    array, e.g. ``[T, k, P, C]`` for R²-Tuning caches or ``[T, D]``) and
+    ``query_feat`` (``[L, ...]``), both as stored (e.g. fp16). ``qid`` (a
+    str) keys everything inside; ``source_qid`` is the id as the annotation
+    file typed it, which a pack transform copies into the data sample for
+    the submission files (see :class:`GroundingRecord`).
 
     Args:
         ann_file (str): annotation file.

@@ -7,10 +7,12 @@ from .poly_warmup_lr import (PolyDecayWithWarmupLR,
 from .gathered_weights import whole_weights
 from .random_state_hook import RandomStateHook
 from .recipe_hook import FeatureRecipeHook, dataset_recipe
+from .repro_card_hook import CheckpointCardHook, ReproducibilityCardHook
 
 __all__ = [
-    'apply_activation_checkpointing', 'FSDPOptimWrapper',
+    'apply_activation_checkpointing', 'CheckpointCardHook', 'FSDPOptimWrapper',
     'FSDPAmpOptimWrapper', 'FSDPBF16OptimWrapper', 'FeatureRecipeHook',
     'dataset_recipe', 'PolyDecayWithWarmupLR',
-    'PolyDecayWithWarmupParamScheduler', 'RandomStateHook', 'whole_weights'
+    'PolyDecayWithWarmupParamScheduler', 'RandomStateHook',
+    'ReproducibilityCardHook', 'whole_weights'
 ]

@@ -32,7 +32,10 @@ are. Mapping (OpenAI ``clip`` → open_clip 3.3 ``open_clip.CLIP``):
 
 Other query features are other query-token recipes
 (:mod:`vtg_plugins.features.query_tokens`, ``text_tokens``): the encoder
-runs the text transformer and hands the block outputs to the recipe.
+runs the text transformer and hands the block outputs to the recipe (and
+multiplies what it selects by ``text_projection`` for a ``projected``
+recipe). :meth:`CLIPEncoder.encode_image_embeddings` gives CLIP's image
+embeddings instead of block tokens (``frame_features='image_embedding'``).
 
 Architectures are named as in OpenAI ``clip`` / the official configs.
 """
@@ -196,6 +199,34 @@ class CLIPEncoder(nn.Module):
         x = frames.to(self.mean.device, torch.float32) / 255
         return (x - self.mean) / self.std
 
+    @property
+    def embed_dim(self) -> int:
+        """``E``: the width of CLIP's joint image-text embedding space."""
+        return int(self.model_cfg['embed_dim'])
+
+    def _check_frames(self, frames: torch.Tensor) -> None:
+        if frames.ndim != 4 or tuple(
+                frames.shape[1:]) != (3, self.image_size, self.image_size):
+            raise ValueError(
+                f'{self.arch} expects frames [N, 3, {self.image_size}, '
+                f'{self.image_size}], got {tuple(frames.shape)}')
+
+    @torch.no_grad()
+    def encode_image_embeddings(self, frames: torch.Tensor) -> torch.Tensor:
+        """CLIP's image embeddings of normalised frames: the CLS token of
+        the last visual block after ``ln_post``, times the visual
+        projection (open_clip ``encode_image``, not L2-normalised).
+
+        Args:
+            frames (torch.Tensor): ``[N, 3, S, S]`` normalised images.
+
+        Returns:
+            torch.Tensor: ``[N, E]``, float32.
+        """
+        self._check_frames(frames)
+        return self.clip.encode_image(frames.to(self.mean.device,
+                                                self.dtype)).float()
+
     @torch.no_grad()
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """Last-k visual tokens of normalised frames.
@@ -207,11 +238,7 @@ class CLIPEncoder(nn.Module):
         Returns:
             torch.Tensor: ``[N, k, P, Cv]``, float32.
         """
-        if frames.ndim != 4 or tuple(
-                frames.shape[1:]) != (3, self.image_size, self.image_size):
-            raise ValueError(
-                f'{self.arch} expects frames [N, 3, {self.image_size}, '
-                f'{self.image_size}], got {tuple(frames.shape)}')
+        self._check_frames(frames)
         out = self.clip.visual.forward_intermediates(
             frames.to(self.mean.device, self.dtype),
             indices=self.k,
@@ -263,7 +290,8 @@ class CLIPEncoder(nn.Module):
 
         Returns:
             list[torch.Tensor]: N float32 tensors in the recipe's layout,
-            e.g. ``[L_i, k, Cq]`` for ``'sot_eot_last_k'``.
+            e.g. ``[L_i, k, Cq]`` for ``'sot_eot_last_k'``, ``[1, E]`` for
+            ``'eot_ln_final_projected'``.
         """
         tokens = tokens.to(self.mean.device)
         out = self.clip.forward_intermediates(
@@ -271,4 +299,15 @@ class CLIPEncoder(nn.Module):
             text_indices=self.k,
             normalize_intermediates=self.query_tokens.ln_final,
             intermediates_only=True)
-        return self.query_tokens.select(out['text_intermediates'], tokens)
+        feats = self.query_tokens.select(out['text_intermediates'], tokens)
+        if self.query_tokens.projected:
+            feats = [self._project_text(f) for f in feats]
+        return feats
+
+    def _project_text(self, feats: torch.Tensor) -> torch.Tensor:
+        """``[..., Cq]`` -> ``[..., E]`` by CLIP's text projection (a
+        matrix, or a linear layer in some open_clip configs), float32."""
+        proj = self.clip.text_projection
+        if isinstance(proj, nn.Linear):
+            return proj(feats.to(proj.weight.dtype)).float()
+        return (feats.to(proj.dtype) @ proj).float()

@@ -11,9 +11,11 @@ training features.
 
 Video arrays follow the official R²-Tuning cache (yeliudev/R2-Tuning
 ``tools/extract_feat.py``): ``[T, k, P, Cv]`` (read back as
-``[T, k·P·Cv]``). Query arrays are those of the recipe's ``text_tokens``
-(:mod:`vtg_plugins.features.query_tokens`), e.g. ``[L, k, Cq]`` for the
-default ``'sot_eot_last_k'``, after the recipe's ``text_normalizer``. A
+``[T, k·P·Cv]``), or are CLIP's image embeddings ``[T, E]`` for a recipe
+with ``frame_features='image_embedding'``. Query arrays are those of the
+recipe's ``text_tokens`` (:mod:`vtg_plugins.features.query_tokens`), e.g.
+``[L, k, Cq]`` for the default ``'sot_eot_last_k'``, after the recipe's
+``text_normalizer``. A
 recipe without ``fps`` describes query features only (their video features
 come from elsewhere).
 """
@@ -98,20 +100,25 @@ class FeatureExtractor:
             frames: ``uint8 [T, 3, crop, crop]`` (extract_frames output).
 
         Returns:
-            np.ndarray: ``[T, k, P, Cv]`` in ``recipe.dtype``.
+            np.ndarray: ``[T, k, P, Cv]`` (``[T, E]`` with
+            ``recipe.frame_features='image_embedding'``) in
+            ``recipe.dtype``.
         """
         frames = torch.as_tensor(frames)
         if frames.dtype != torch.uint8 or frames.ndim != 4 or len(frames) == 0:
             raise ValueError(f'frames must be non-empty uint8 [T, 3, S, S], '
                              f'got {frames.dtype} {tuple(frames.shape)}')
+        encode = self.encoder.encode_frames
+        if self.recipe.frame_features == 'image_embedding':
+            encode = self.encoder.encode_image_embeddings
         out = [
-            self.encoder.encode_frames(self.encoder.normalize(chunk)).cpu()
+            encode(self.encoder.normalize(chunk)).cpu()
             for chunk in frames.split(self.frame_batch)
         ]
         return torch.cat(out).numpy().astype(self.recipe.dtype)
 
     def encode_video(self, video: PathLike) -> np.ndarray:
-        """``[T, k, P, Cv]`` features of a video file."""
+        """Features of a video file (see :meth:`encode_frames`)."""
         return self.encode_frames(self.read_frames(video))
 
     def normalize_queries(self, queries: Sequence[str]) -> List[str]:
@@ -139,7 +146,8 @@ class FeatureExtractor:
                        truncate: bool = False) -> List[np.ndarray]:
         """Query features in ``recipe.dtype``, one per query, in the layout
         of the recipe's ``text_tokens`` (``'sot_eot_last_k'``:
-        ``[L_i, k, Cq]``, tokens SOT … EOT).
+        ``[L_i, k, Cq]``, tokens SOT … EOT; ``'eot_ln_final_projected'``:
+        ``[1, E]``, CLIP's text embedding).
 
         Raises:
             ValueError: naming each query id the query-token recipe cannot

@@ -24,7 +24,11 @@ Registered here:
   with ``valid_len`` = the number of non-zero token ids). Token id 0 is the
   BPE piece ``'!'``, so a query holding it loses as many tokens at its end
   as it holds ``'!'`` pieces; this is reproduced, since features were made
-  that way.
+  that way;
+* ``'eot_ln_final_projected'``: CLIP's text embedding, the EOT token of the
+  last block *after* ``ln_final`` through the text projection → ``[1, E]``
+  (open_clip ``CLIP.encode_text``, not L2-normalised), the query side of
+  ``FeatureRecipe(frame_features='image_embedding')``.
 
 Tokenizers are open_clip ``SimpleTokenizer`` objects (``encode``,
 ``sot_token_id``, ``eot_token_id``, ``context_length``, called on a list of
@@ -50,10 +54,14 @@ class QueryTokenRecipe:
         max_bpe (int, optional): BPE tokens kept per query, longer queries
             being cut silently (None: queries longer than the context are
             refused or cut on request, see :meth:`tokenize`).
+        projected (bool): the encoder multiplies the features :meth:`select`
+            gives by CLIP's text projection (into the joint image-text
+            embedding space, width ``E``).
     """
     layout: str = ''
     ln_final: bool = False
     max_bpe: Optional[int] = None
+    projected: bool = False
 
     def __init__(self, name: str):
         self.name = name  # as registered, for messages
@@ -122,6 +130,28 @@ class SotEotLastK(QueryTokenRecipe):
         feats = torch.stack(intermediates, dim=2).float()
         lengths = tokens.argmax(dim=-1) + 1
         return [f[:n] for f, n in zip(feats, lengths.tolist())]
+
+
+@QUERY_TOKEN_RECIPES.register_module(name='eot_ln_final_projected')
+class EotLnFinalProjected(SotEotLastK):
+    """CLIP's text embedding: the EOT token (the largest id) of the last
+    block after ``ln_final``, projected by the encoder: ``[1, E]``; needs
+    ``k=1``. Tokenized as ``'sot_eot_last_k'`` (a query longer than the
+    context is refused unless ``truncate``)."""
+    layout = '[1, E]'
+    ln_final = True
+    projected = True
+
+    def check_k(self, k: int) -> None:
+        if k != 1:
+            raise ValueError(f'text_tokens={self.name!r} takes the last text '
+                             f'block only: k must be 1, got {k}')
+
+    def select(self, intermediates: List[torch.Tensor],
+               tokens: torch.Tensor) -> List[torch.Tensor]:
+        feats = intermediates[-1].float()
+        eot = tokens.argmax(dim=-1)
+        return [f[i:i + 1] for f, i in zip(feats, eot.tolist())]
 
 
 @QUERY_TOKEN_RECIPES.register_module(name='between_sot_eot_ln_final_max30')

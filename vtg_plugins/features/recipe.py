@@ -3,8 +3,9 @@ that a store was made with the recipe a config expects.
 
 A :class:`FeatureRecipe` names everything that decides CLIP features --
 architecture, weights (their name and the checkpoint's hash), the k layers,
-frame rate, crop, storage dtype, frame-sampling rules and the query-token
-recipe -- and is written as ``meta.json`` next to every feature store.
+frame rate, crop, storage dtype, frame-sampling rules, what a frame's
+features are (:data:`FRAME_FEATURES`) and the query-token recipe -- and is
+written as ``meta.json`` next to every feature store.
 Features of other encoders (e.g. GroundNLQ's InternVideo + EgoVLP) are
 described with the same keys plus :data:`VIDEO_FEATURE_KEYS`.
 
@@ -25,7 +26,16 @@ from vtg_plugins.features.text_normalizers import build_text_normalizer
 from .archs import canonical_arch
 from .frames import RESIZE, SAMPLING
 
-VIDEO_LAYOUT = '[T, k, P, C]'
+#: what a video store holds per frame (``FeatureRecipe.frame_features``)
+#: -> its layout: every token of the last k visual blocks, before
+#: ``ln_post`` (R²-Tuning's cache), or CLIP's image embedding (the CLS token
+#: of the last block after ``ln_post``, through the visual projection:
+#: open_clip ``encode_image``, not L2-normalised; ``k`` must be 1)
+FRAME_FEATURES = {
+    'last_k_tokens': '[T, k, P, C]',
+    'image_embedding': '[T, E]',
+}
+VIDEO_LAYOUT = FRAME_FEATURES['last_k_tokens']
 #: recipe fields that concern query features only (a video store's
 #: ``meta.json`` has none of them)
 QUERY_FIELDS = ('text_tokens', 'text_normalizer')
@@ -38,7 +48,8 @@ RECIPE_KEYS = ('backbone', 'weights', 'weights_hash', 'layers', 'fps',
 #: feature width (GroundNLQ: 30, 16.043, 16.043, 2304)
 VIDEO_FEATURE_KEYS = ('video_fps', 'feat_stride', 'feat_window', 'feat_dim')
 #: keys of a video recipe that say nothing about its query features
-VIDEO_ONLY_KEYS = _FRAME_KEYS + VIDEO_FEATURE_KEYS + ('layout', )
+VIDEO_ONLY_KEYS = _FRAME_KEYS + VIDEO_FEATURE_KEYS + ('layout',
+                                                      'frame_features')
 
 
 def _same(a, b) -> bool:
@@ -208,6 +219,11 @@ class FeatureRecipe:
             :data:`~vtg_plugins.registry.TEXT_NORMALIZERS` applied to each
             query before tokenization (e.g. ``'canonical_question'``).
             Default None (as written).
+        frame_features (str): what the video features of a frame are, a
+            key of :data:`FRAME_FEATURES`: ``'last_k_tokens'`` (default,
+            ``[T, k, P, C]``) or ``'image_embedding'`` (CLIP's projected
+            image embedding, ``[T, E]``; needs ``k=1``). Written in the
+            video store's ``meta.json``.
     """
     backbone: str = 'ViT-B/32'
     k: int = 4
@@ -220,6 +236,7 @@ class FeatureRecipe:
     resize: str = RESIZE
     text_tokens: str = 'sot_eot_last_k'
     text_normalizer: Optional[str] = None
+    frame_features: str = 'last_k_tokens'
 
     def __post_init__(self):
         self.backbone = canonical_arch(self.backbone)
@@ -230,6 +247,14 @@ class FeatureRecipe:
         np.dtype(self.dtype)  # raises on an unknown dtype
         self.query_tokens.check_k(self.k)
         build_text_normalizer(self.text_normalizer)  # raises on unknown
+        if self.frame_features not in FRAME_FEATURES:
+            raise ValueError(f'unknown frame_features '
+                             f'{self.frame_features!r}; expected one of '
+                             f'{sorted(FRAME_FEATURES)}')
+        if self.frame_features == 'image_embedding' and self.k != 1:
+            raise ValueError(f"frame_features='image_embedding' is made "
+                             f'from the last visual block: k must be 1, '
+                             f'got {self.k}')
 
     @property
     def query_tokens(self):
@@ -266,7 +291,9 @@ class FeatureRecipe:
         model config; a query store adds :data:`QUERY_FIELDS` (its layout is
         that of its query-token recipe). A recipe without
         ``fps`` gives a query meta without the frame fields (``fps``,
-        ``clip_len``, ``crop``, ``sampling``, ``resize``).
+        ``clip_len``, ``crop``, ``sampling``, ``resize``). A video meta
+        also states ``frame_features`` (its layout is that key's of
+        :data:`FRAME_FEATURES`).
         """
         if modality not in ('video', 'query'):
             raise ValueError(f"modality must be 'video' or 'query', got "
@@ -285,11 +312,14 @@ class FeatureRecipe:
             clip_len=self.clip_len,
             crop=self.crop,
             dtype=self.dtype,
-            layout=VIDEO_LAYOUT if video else self.query_tokens.layout,
+            layout=FRAME_FEATURES[self.frame_features]
+            if video else self.query_tokens.layout,
             sampling=self.sampling,
             resize=self.resize,
             model_cfg=encoder.model_cfg)
-        if not video:
+        if video:
+            meta['frame_features'] = self.frame_features
+        else:
             meta.update({key: getattr(self, key) for key in QUERY_FIELDS})
         if self.fps is None:
             for key in _FRAME_KEYS:
@@ -302,6 +332,9 @@ class FeatureRecipe:
         without ``fps`` is a queries-only recipe, ``fps=None``)."""
         names = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in meta.items() if k in names}
-        if 'text_tokens' in meta and 'fps' not in meta:
+        if 'fps' not in meta and meta.get('clip_len'):
+            # a recipe may state its rate as seconds per clip only
+            kwargs['fps'] = 1.0 / float(meta['clip_len'])
+        elif 'text_tokens' in meta and 'fps' not in meta:
             kwargs['fps'] = None
         return cls(**kwargs)

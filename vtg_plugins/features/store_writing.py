@@ -143,7 +143,9 @@ def default_store_name(recipe: FeatureRecipe, modality: str) -> str:
     ``clip_{arch}_{vid|txt}_k{k}`` (the official R²-Tuning names, e.g.
     ``clip_b32_vid_k4``), a query store of another query-token recipe than
     the default, or with a text normalizer, adding their names (e.g.
-    ``clip_b32_txt_k1_between_sot_eot_ln_final_max30_canonical_question``).
+    ``clip_b32_txt_k1_between_sot_eot_ln_final_max30_canonical_question``),
+    a video store of other ``frame_features`` than the default adding that
+    name (``clip_b32_vid_k1_image_embedding``).
     """
     if modality not in ('video', 'query'):
         raise ValueError(f"modality must be 'video' or 'query', got "
@@ -151,6 +153,9 @@ def default_store_name(recipe: FeatureRecipe, modality: str) -> str:
     arch = recipe.backbone[4:].lower().replace('/', '').replace('-', '_')
     name = f"clip_{arch}_{'vid' if modality == 'video' else 'txt'}_" \
         f'k{recipe.k}'
+    if modality == 'video' and \
+            recipe.frame_features != FeatureRecipe.frame_features:
+        name += f'_{recipe.frame_features}'
     if modality == 'query':
         if recipe.text_tokens != FeatureRecipe.text_tokens:
             name += f'_{recipe.text_tokens}'

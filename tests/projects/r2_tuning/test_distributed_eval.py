@@ -21,7 +21,7 @@ CONFIG = REPO / 'configs' / 'r2_tuning' / \
 def test_dist_test_equals_single_process(tmp_path, run_cmd, read_metrics):
     data = tmp_path / 'data'
     make_qvhighlights(data, splits=dict(val=5), queries_per_video=3,
-                      num_clips=(10, 20), num_tokens=4, vis_dim=64,
+                      num_clips=(10, 20), num_tokens=5, vis_dim=64,
                       txt_dim=64, num_topics=4, seed=1)
     cfg = Config.fromfile(CONFIG)
     init_default_scope(cfg.default_scope)

@@ -374,8 +374,11 @@ def official_gt_record(d: dict) -> dict:
     """A GT record in moment_detr's format from either that format or the
     normalized annotation (``windows``; ``saliency`` = ``[[a1, a2, a3]]``
     per clip, which becomes ``relevant_clip_ids`` = every clip of the
-    ``int(duration / 2)`` grid)."""
+    ``int(duration / 2)`` grid; ``source_qid``, the id as the official file
+    typed it, becomes the ``qid``, as in the submissions written from it)."""
     out = dict(d)
+    if 'source_qid' in out:
+        out['qid'] = out.pop('source_qid')
     if 'relevant_windows' not in out and 'windows' in out:
         out['relevant_windows'] = out['windows']
     sal = out.get('saliency')

@@ -1,5 +1,7 @@
-"""Shared plumbing of the vtg_plugins metrics: field access on data samples
-and de-duplication of the gathered results by sample id."""
+"""Shared plumbing of the vtg_plugins metrics: field access on data samples,
+de-duplication of the gathered results by sample id and the query ids a
+submission file carries."""
+import logging
 from typing import Any, Hashable, List, Optional, Sequence
 
 import numpy as np
@@ -75,3 +77,40 @@ class KeyedMetric(BaseMetric):
                 f'duplicated samples (distributed padding)',
                 logger='current')
         return out
+
+
+def submitted_records(results: Sequence[dict], writer: str) -> List[dict]:
+    """The ``pred`` record of each result, its ``qid`` as the annotation
+    file typed it.
+
+    Data samples key everything by the record's str ``qid``; the official
+    evaluators look the submission's ids up in the annotation file, whose
+    ids may be ints (QVHighlights). A result's ``source_qid`` (read from its
+    sample, where the dataset and the pack transform carry it) replaces the
+    record's ``qid``. A result without one keeps the ``qid`` it has; when
+    that is a str, a warning names ``writer`` and how many, because its
+    type may differ from the file's.
+
+    Args:
+        results (Sequence[dict]): ``{'pred': record, 'source_qid': id or
+            None, ...}``.
+        writer (str): who writes the file, for the warning.
+    """
+    records, untyped = [], []
+    for r in results:
+        pred, source = r['pred'], r.get('source_qid')
+        if 'qid' in pred and source is not None:
+            pred = dict(pred, qid=source)
+        elif isinstance(pred.get('qid'), str):
+            untyped.append(pred['qid'])
+        records.append(pred)
+    if untyped:
+        print_log(
+            f"{writer}: {len(untyped)} data sample(s) carry no 'source_qid' "
+            f'(e.g. qid {untyped[0]!r}), so the submission writes their qids '
+            'as the samples hold them, str, which may differ in type from '
+            "the annotation file's ids; the pack transform should copy the "
+            "record's 'source_qid' into the data sample",
+            logger='current',
+            level=logging.WARNING)
+    return records

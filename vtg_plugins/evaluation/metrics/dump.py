@@ -7,7 +7,7 @@ from vtg_plugins.registry import METRICS
 from vtg_plugins.utils.io import atomic_write_text
 from ..submission import (QVH_KEYS, dump_ego4d_nlq_submission,
                           dump_qvhighlights_submission)
-from .base import KeyedMetric, get_field
+from .base import KeyedMetric, get_field, submitted_records
 
 _NLQ_KEYS = ('clip_uid', 'annotation_uid', 'query_idx')
 
@@ -21,7 +21,9 @@ class DumpSubmission(KeyedMetric):
       -> the Ego4D NLQ EvalAI json;
     - otherwise QVHighlights-style records (``qid``, ``query``, ``vid``,
       ``pred_relevant_windows``, ``pred_saliency_scores``) -> jsonl (one per
-      line) for a ``.jsonl`` path, a json list for ``.json``.
+      line) for a ``.jsonl`` path, a json list for ``.json``; the ``qid``
+      written is the sample's ``source_qid`` (the id as the annotation file
+      typed it) where it has one.
 
     Samples repeated by the distributed sampler are written once.
 
@@ -52,10 +54,14 @@ class DumpSubmission(KeyedMetric):
                     is not None
                 }
                 key = rec.get('qid', rec.get('vid'))
-            self.results.append(dict(key=key, pred=rec))
+            self.results.append(
+                dict(
+                    key=key,
+                    source_qid=get_field(s, 'source_qid', default=None),
+                    pred=rec))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        preds = [r['pred'] for r in self.dedupe(results)]
+        preds = submitted_records(self.dedupe(results), type(self).__name__)
         path = self.out_file_path
         if preds and 'predicted_times' in preds[0]:
             dump_ego4d_nlq_submission(preds, path)

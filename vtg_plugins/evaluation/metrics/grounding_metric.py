@@ -12,7 +12,7 @@ from ..functional.qvhighlights import official_gt_record
 from ..functional.ego4d_nlq import THRESHOLDS, TOPK
 from ..submission import (dump_ego4d_nlq_submission,
                           dump_qvhighlights_submission, load_json)
-from .base import KeyedMetric, get_field
+from .base import KeyedMetric, get_field, submitted_records
 
 
 def _log(line: str) -> None:
@@ -42,7 +42,10 @@ class QVHighlightsMetric(KeyedMetric):
     Reads from each data sample (a dict or ``BaseDataElement``; fields are
     also looked up in its ``extra`` dict):
 
-    - ``qid`` (the dedupe key), optional ``vid`` and ``query``;
+    - ``qid`` (the dedupe key, and the id the predictions and the GT are
+      matched by), optional ``vid`` and ``query``; ``source_qid``, the id
+      as the annotation file typed it, is what the submission file writes
+      (``qid`` where a sample has none, see :func:`submitted_records`);
     - ``pred_relevant_windows``: ``[N, 3]`` (start s, end s, score);
     - ``pred_saliency_scores``: ``[T]`` (when ``with_saliency``);
     - GT: ``duration``, ``relevant_windows`` ``[M, 2]`` as annotated (else
@@ -101,6 +104,7 @@ class QVHighlightsMetric(KeyedMetric):
             self.results.append(
                 dict(
                     key=qid,
+                    source_qid=get_field(s, 'source_qid', default=None),
                     pred=pred,
                     gt=_gt_record(s, qid, self.with_saliency)))
 
@@ -108,8 +112,9 @@ class QVHighlightsMetric(KeyedMetric):
         results = self.dedupe(results)
         preds = [r['pred'] for r in results]
         if self.out_dir:
+            records = submitted_records(results, type(self).__name__)
             dump_qvhighlights_submission(
-                preds, osp.join(self.out_dir, self.submission_name))
+                records, osp.join(self.out_dir, self.submission_name))
         if self.format_only:
             return {}
         return dict(

@@ -26,7 +26,7 @@ from mmengine.structures import BaseDataElement
 
 from vtg_plugins.registry import TRANSFORMS
 
-_META_KEYS = ('qid', 'vid', 'query', 'duration', 'clip_uid',
+_META_KEYS = ('qid', 'source_qid', 'vid', 'query', 'duration', 'clip_uid',
               'annotation_uid', 'query_idx')
 
 
@@ -80,7 +80,8 @@ class PackGroundNLQInputs(BaseTransform):
 
     ``inputs``: ``video`` float32 ``[T, Dv]`` and ``query`` ``[L, Dq]``
     tensors. ``data_samples``: a ``BaseDataElement`` whose metainfo holds
-    ``qid``, ``vid``, ``query``, ``duration`` (s), ``fps``, ``feat_stride``,
+    ``qid``, ``source_qid`` (as the annotation file typed it), ``vid``,
+    ``query``, ``duration`` (s), ``fps``, ``feat_stride``,
     ``feat_num_frames``, the submission keys ``clip_uid``,
     ``annotation_uid``, ``query_idx`` when the dataset has them, and
     ``relevant_windows`` (the annotation, for offline metrics); its data

@@ -134,7 +134,8 @@ class R2HighlightTargets(BaseTransform):
         return info
 
 
-_SAMPLE_KEYS = ('qid', 'vid', 'query', 'duration', 'match', 'anno')
+_SAMPLE_KEYS = ('qid', 'source_qid', 'vid', 'query', 'duration', 'match',
+                'anno')
 
 
 @TRANSFORMS.register_module()
@@ -144,10 +145,12 @@ class PackR2Inputs(BaseTransform):
     ``inputs``: ``video`` ``[T, k*P*Cv]`` and ``query`` ``[L, k*Cq]``
     tensors (dtype as stored, fp16 for official caches; the model pads a
     batch of them). ``data_samples``: a ``BaseDataElement`` whose metainfo
-    holds ``qid``, ``vid``, ``query``, ``duration``, ``fps`` and the ground
-    truth in the official evaluation format (``relevant_windows`` as
-    annotated, ``relevant_clip_ids`` + ``saliency_scores`` where present,
-    ``match`` / ``anno`` for highlight datasets); when targets were built
+    holds ``qid``, ``source_qid`` (the id as the annotation file typed it,
+    which the submission files carry), ``vid``, ``query``, ``duration``,
+    ``fps`` and the ground truth in the official evaluation format
+    (``relevant_windows`` as annotated, ``relevant_clip_ids`` +
+    ``saliency_scores`` where present, ``match`` / ``anno`` for highlight
+    datasets); when targets were built
     its data fields are ``gt_windows`` ``[G, 2]``, ``saliency`` ``[T]`` and
     ``pos_clip`` for the losses.
     """

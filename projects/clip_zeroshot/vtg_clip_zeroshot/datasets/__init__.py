@@ -1,0 +1,3 @@
+from .transforms import PackZeroShotInputs
+
+__all__ = ['PackZeroShotInputs']
