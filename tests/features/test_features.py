@@ -113,5 +113,6 @@ def test_recipe_from_meta_takes_the_rate_from_clip_len():
     from vtg_plugins.features.recipe import FeatureRecipe
     assert FeatureRecipe.from_meta(dict(clip_len=1.0)).fps == 1.0
     assert FeatureRecipe.from_meta(dict(clip_len=2.0, fps=0.5)).fps == 0.5
-    assert FeatureRecipe.from_meta(dict(text_tokens='sot_eot_last_k')).fps \
+    assert FeatureRecipe.from_meta(
+        dict(text_tokens='sot_eot_last_k', clip_len=2.0)).fps \
         is None

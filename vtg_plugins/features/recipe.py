@@ -332,9 +332,9 @@ class FeatureRecipe:
         without ``fps`` is a queries-only recipe, ``fps=None``)."""
         names = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in meta.items() if k in names}
-        if 'fps' not in meta and meta.get('clip_len'):
-            # a recipe may state its rate as seconds per clip only
-            kwargs['fps'] = 1.0 / float(meta['clip_len'])
-        elif 'text_tokens' in meta and 'fps' not in meta:
+        if 'text_tokens' in meta and 'fps' not in meta:
             kwargs['fps'] = None
+        elif 'fps' not in meta and meta.get('clip_len'):
+            # a video recipe may state its rate as seconds per clip only
+            kwargs['fps'] = 1.0 / float(meta['clip_len'])
         return cls(**kwargs)
