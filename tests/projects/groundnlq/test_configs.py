@@ -139,7 +139,7 @@ def official_root(tmp_path_factory):
                     array_name='token_features') as w:
         for i, rec in enumerate(records):
             old = rec.qid
-            rec.qid = f'{rec.vid}_narrator-1_{i}'
+            rec.qid = rec.source_qid = f'{rec.vid}_narrator-1_{i}'
             w.add(rec.qid, texts[old])
     dump_grounding_annotations(
         records, root / 'ego4d_data_narration' / 'narration_queries.jsonl')
